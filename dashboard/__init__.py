@@ -1,0 +1,1 @@
+"""cartwatch dashboard: the application around the grading library (pages, services, command line)."""
