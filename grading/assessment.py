@@ -57,8 +57,11 @@ def _bounded(field: str, code: str, hint: str) -> AfterValidator:
 
 TemperatureC = Annotated[
     float,
-    _bounded("temperature_c", "implausible_temperature",
-             " Enter the temperature in degrees Celsius (100.4 °F = 38.0 °C)."),
+    _bounded(
+        "temperature_c",
+        "implausible_temperature",
+        " Enter the temperature in degrees Celsius (100.4 °F = 38.0 °C).",
+    ),
 ]
 OxygenFlow = Annotated[
     float, _bounded("oxygen_l_min", "implausible_oxygen_flow", " Enter the flow in L/min.")
@@ -115,7 +118,9 @@ class CapdItems(_Frozen):
     @property
     def total(self) -> int:
         reverse = (
-            self.eye_contact + self.purposeful_actions + self.aware_of_surroundings
+            self.eye_contact
+            + self.purposeful_actions
+            + self.aware_of_surroundings
             + self.communicates_needs
         )
         forward = self.restless + self.inconsolable + self.underactive + self.slow_response

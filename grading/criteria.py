@@ -40,11 +40,24 @@ class Is:
         return not is_blank(value) and value in self.values
 
     def mask(self, frame: pd.DataFrame) -> BoolArray:
-        return frame[self.field].isin(self.values).to_numpy(dtype=bool)
+        column = frame[self.field]
+        if isinstance(column.dtype, pd.CategoricalDtype):  # compare small integer codes
+            categories = list(column.cat.categories)
+            codes = column.cat.codes.to_numpy()
+            result = np.zeros(len(codes), dtype=bool)
+            for value in self.values:
+                if value in categories:
+                    result |= codes == categories.index(value)
+            return result
+        return column.isin(self.values).to_numpy(dtype=bool)
 
     def describe(self) -> str:
         shown = ", ".join(_show(v) for v in self.values)
-        return f"`{self.field}` = {shown}" if len(self.values) == 1 else f"`{self.field}` in {{{shown}}}"
+        return (
+            f"`{self.field}` = {shown}"
+            if len(self.values) == 1
+            else f"`{self.field}` in {{{shown}}}"
+        )
 
 
 @dataclass(frozen=True)
@@ -65,15 +78,21 @@ class Between:
         return self._check(float(value))
 
     def _check(self, value: float) -> bool:
-        if self.low is not None and (value < self.low or (value == self.low and not self.low_inclusive)):
+        if self.low is not None and (
+            value < self.low or (value == self.low and not self.low_inclusive)
+        ):
             return False
         return self.high is None or not (
             value > self.high or (value == self.high and not self.high_inclusive)
         )
 
     def mask(self, frame: pd.DataFrame) -> BoolArray:
-        values = pd.to_numeric(frame[self.field], errors="coerce").to_numpy(dtype=float)
-        ok = ~np.isnan(values)
+        column = frame[self.field]
+        if pd.api.types.is_float_dtype(column.dtype):
+            values = column.to_numpy(dtype=float)
+        else:
+            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+        ok: BoolArray = ~np.isnan(values)
         with np.errstate(invalid="ignore"):
             if self.low is not None:
                 ok &= values >= self.low if self.low_inclusive else values > self.low
@@ -163,7 +182,9 @@ class Instrument:
     def rows(self, domain: str, policies: frozenset[str] = frozenset()) -> tuple[Criterion, ...]:
         """Rows of one domain; rows tied to a policy choice only when that choice is active."""
         return tuple(
-            c for c in self.criteria if c.domain == domain and (not c.policy or c.policy in policies)
+            c
+            for c in self.criteria
+            if c.domain == domain and (not c.policy or c.policy in policies)
         )
 
     def rule(self, rule_id: str) -> Criterion:
@@ -215,7 +236,7 @@ def evaluate_domain_frame(
 
 
 def _num(value: float) -> str:
-    return f"{value:g}"
+    return str(value)  # as written in the table: 38.0 stays 38.0, 6 stays 6
 
 
 def _show(value: object) -> str:

@@ -64,7 +64,10 @@ def grade_crs(assessment: Assessment, policy: GradingPolicy | None = None) -> Gr
     remarks = list(_remarks(record, fever, masking, hypoxia))
 
     def result(
-        status: Status, grade: int | None, minimum: int | None, case: Case,
+        status: Status,
+        grade: int | None,
+        minimum: int | None,
+        case: Case,
         *findings: DomainFinding,
     ) -> GradeResult:
         hits: list[Criterion] = [hit for f in findings for hit in f.hits]
@@ -130,9 +133,13 @@ def _remarks(
     record: Record, fever: DomainFinding, masking: DomainFinding, hypoxia: DomainFinding
 ) -> list[str]:
     remarks = []
-    if fever.grade == 0 and masking.grade == 0 and (
-        record.get("hypotension") not in (None, "none")
-        or record.get("oxygen_device") not in (None, "room_air")
+    if (
+        fever.grade == 0
+        and masking.grade == 0
+        and (
+            record.get("hypotension") not in (None, "none")
+            or record.get("oxygen_device") not in (None, "room_air")
+        )
     ):
         remarks.append(
             "Hypotension or hypoxia without fever and without antipyretic or anti-cytokine "

@@ -46,7 +46,9 @@ class Consciousness(StrEnum):
     AWAKENS_SPONTANEOUSLY = "awakens_spontaneously"
     AWAKENS_TO_VOICE = "awakens_to_voice"
     AWAKENS_TO_TACTILE = "awakens_to_tactile"  # "awakens only to tactile stimulus"
-    UNAROUSABLE = "unarousable"  # "or requires vigorous or repetitive tactile stimuli; stupor or coma"
+    UNAROUSABLE = (
+        "unarousable"  # "or requires vigorous or repetitive tactile stimuli; stupor or coma"
+    )
 
 
 class Seizure(StrEnum):
@@ -54,7 +56,9 @@ class Seizure(StrEnum):
 
     NONE = "none"
     SELF_LIMITING = "self_limiting"  # "any clinical seizure ... that resolves rapidly"
-    RESOLVED_WITH_INTERVENTION = "resolved_with_intervention"  # "non-convulsive seizures on EEG ..."
+    RESOLVED_WITH_INTERVENTION = (
+        "resolved_with_intervention"  # "non-convulsive seizures on EEG ..."
+    )
     PROLONGED_OR_REPETITIVE = "prolonged_or_repetitive"  # ">5 min; or repetitive ..."
 
 

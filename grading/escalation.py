@@ -88,7 +88,8 @@ def evaluate_flags(
     """The flags the policy raises for these grades; 'consider' is dropped where 'indicated' fired."""
     crs_grade, icans_grade = effective_grade(crs), effective_grade(icans)
     fired = [
-        rule for rule in policy.escalation
+        rule
+        for rule in policy.escalation
         if rule_fires(rule, crs_grade, icans_grade, crs_grade_1_hours)
     ]
     indicated = {rule.action for rule in fired if rule.level == "indicated"}
@@ -105,9 +106,12 @@ def evaluate_flags(
             uses_icans and icans.status is Status.NOT_GRADABLE
         )
         basis = " and ".join(
-            text for use, text in (
-                (uses_crs, _basis("CRS", crs)), (uses_icans, _basis("ICANS", icans)),
-            ) if use
+            text
+            for use, text in (
+                (uses_crs, _basis("CRS", crs)),
+                (uses_icans, _basis("ICANS", icans)),
+            )
+            if use
         )
         if rule.crs_grade_1_for_more_than_hours is not None and crs_grade_1_hours is not None:
             basis += f" for {crs_grade_1_hours:g} h"
@@ -117,8 +121,11 @@ def evaluate_flags(
                 action=rule.action,
                 level=level,
                 basis=basis,
-                recommendation=(dose_guard.message if level is FlagLevel.LIMIT_REACHED and dose_guard
-                                else rule.recommendation),
+                recommendation=(
+                    dose_guard.message
+                    if level is FlagLevel.LIMIT_REACHED and dose_guard
+                    else rule.recommendation
+                ),
                 source_text=rule.source_text,
                 citation=rule.citation,
                 evidence=rule.evidence,
@@ -146,7 +153,9 @@ def guard_tocilizumab(
     window = [d for d in given if d.given_at > at - timedelta(hours=24)]
     dose_mg = None
     if weight_kg is not None:
-        per_kg = dosing.child_mg_per_kg if weight_kg < dosing.child_below_weight_kg else dosing.mg_per_kg
+        per_kg = (
+            dosing.child_mg_per_kg if weight_kg < dosing.child_below_weight_kg else dosing.mg_per_kg
+        )
         dose_mg = round(min(per_kg * weight_kg, dosing.max_dose_mg), 1)
     next_at: datetime | None = None
     if len(given) >= dosing.max_doses_total:
@@ -167,10 +176,7 @@ def guard_tocilizumab(
         limit = False
         if given and given[-1].given_at > at - timedelta(hours=dosing.min_hours_between_doses):
             next_at = given[-1].given_at + timedelta(hours=dosing.min_hours_between_doses)
-        dose_text = (
-            f"{dose_mg:g} mg" if dose_mg is not None
-            else "dose needs the weight"
-        )
+        dose_text = f"{dose_mg:g} mg" if dose_mg is not None else "dose needs the weight"
         message = (
             f"Tocilizumab {dose_text} ({dosing.mg_per_kg:g} mg/kg, {dosing.child_mg_per_kg:g} mg/kg "
             f"under {dosing.child_below_weight_kg:g} kg, max {dosing.max_dose_mg:g} mg/dose); "
@@ -178,7 +184,8 @@ def guard_tocilizumab(
             f"{dosing.max_doses_total} in total"
         )
         if next_at is not None:
-            message += f"; next dose not before {next_at:%Y-%m-%d %H:%M} (every {dosing.min_hours_between_doses:g} h)"
+            every = dosing.min_hours_between_doses
+            message += f"; next dose not before {next_at:%Y-%m-%d %H:%M} (every {every:g} h)"
         message += "."
     return DoseGuard(
         dose_mg=dose_mg,

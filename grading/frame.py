@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from grading import crs_astct_2019 as crs_table
 from grading import icans_astct_2019 as icans_table
 from grading.assessment import PLAUSIBLE
-from grading.criteria import Instrument, evaluate_domain_frame
+from grading.criteria import Instrument, Is, evaluate_domain_frame
 from grading.crs import FIELDS as CRS_FIELDS
 from grading.enums import (
     CerebralEdema,
@@ -39,21 +39,45 @@ IntArray = NDArray[np.int64]
 
 #: Input columns of the interchange contract (README, "Data dictionary").
 INPUT_COLUMNS = (
-    "patient_id", "observed_at", "age_years", "temperature_c", "antipyretic_or_anticytokine_given",
-    "hypotension", "oxygen_device", "oxygen_l_min", "ice_score", "capd_score", "consciousness",
-    "seizure", "motor_weakness", "cerebral_edema",
+    "patient_id",
+    "observed_at",
+    "age_years",
+    "temperature_c",
+    "antipyretic_or_anticytokine_given",
+    "hypotension",
+    "oxygen_device",
+    "oxygen_l_min",
+    "ice_score",
+    "capd_score",
+    "consciousness",
+    "seizure",
+    "motor_weakness",
+    "cerebral_edema",
 )
 #: Optional columns cartwatch also reads (documented extensions of the contract).
 EXTRA_COLUMNS = ("developmental_delay", "death_attributed_to")
 OUTPUT_COLUMNS = (
-    "crs_grade", "icans_grade", "crs_status", "icans_status", "crs_reason", "icans_reason",
-    "tocilizumab_indicated", "steroids_indicated", "icu_indicated", "missing",
+    "crs_grade",
+    "icans_grade",
+    "crs_status",
+    "icans_status",
+    "crs_reason",
+    "icans_reason",
+    "tocilizumab_indicated",
+    "steroids_indicated",
+    "icu_indicated",
+    "missing",
 )
 CODED = {
-    "hypotension": Hypotension, "oxygen_device": OxygenDevice, "consciousness": Consciousness,
-    "seizure": Seizure, "motor_weakness": MotorWeakness, "cerebral_edema": CerebralEdema,
+    "hypotension": Hypotension,
+    "oxygen_device": OxygenDevice,
+    "consciousness": Consciousness,
+    "seizure": Seizure,
+    "motor_weakness": MotorWeakness,
+    "cerebral_edema": CerebralEdema,
     "death_attributed_to": DeathAttribution,
 }
+BOOLEANS = ("antipyretic_or_anticytokine_given", "developmental_delay")
 ICANS_MISSING_FIELDS = ("ice_score", "capd_score", *(field for _, field in OTHER_DOMAINS))
 MISSING_FIELDS = tuple(dict.fromkeys((*CRS_FIELDS, *ICANS_MISSING_FIELDS)))
 STATUSES = (Status.GRADED, Status.NO_TOXICITY, Status.NOT_GRADABLE)
@@ -73,27 +97,63 @@ class FrameValidationError(ValueError):
 
 def validate_frame(frame: pd.DataFrame) -> list[str]:
     """Unknown coded values and implausible numbers, one message per offending cell (vectorised)."""
+    return _prepare(frame)[1]
+
+
+def _allowed(column: str) -> list[object]:
+    if column in BOOLEANS:
+        return [False, True]
+    return [member.value for member in CODED[column]]
+
+
+def _prepare(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Typed copy of the columns the rules read, and the problems found on the way.
+
+    Each coded column is factorised once (hashing a million strings once, not in every rule) and
+    its few distinct values are checked; numbers are converted to float once.
+    """
+    prepared = pd.DataFrame(index=frame.index)
     problems: list[str] = []
-    for column, enum in CODED.items():
+    for column in (*CODED, *BOOLEANS):
         if column not in frame:
             continue
-        values = frame[column]
-        bad = values.notna() & ~values.isin([member.value for member in enum])
-        allowed = ", ".join(member.value for member in enum)
-        problems += [
-            f"row {i}: {column}={values.iloc[i]!r} is not allowed (allowed: {allowed})"
-            for i in np.flatnonzero(bad.to_numpy())
-        ]
+        allowed = _allowed(column)
+        codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+        lookup = np.array(
+            [_position(allowed, value, column) for value in list(uniques)], dtype=np.int64
+        )
+        for slot in np.flatnonzero(lookup < 0):
+            shown = ", ".join(
+                "true" if v is True else "false" if v is False else str(v) for v in allowed
+            )
+            problems += [
+                f"row {i}: {column}={list(uniques)[slot]!r} is not allowed (allowed: {shown})"
+                for i in np.flatnonzero(codes == slot)
+            ]
+        final = np.where(codes >= 0, lookup[codes] if len(lookup) else -1, -1)
+        prepared[column] = pd.Categorical.from_codes(
+            np.maximum(final, -1), categories=pd.Index(allowed)
+        )
     for column, (low, high, unit) in PLAUSIBLE.items():
         if column not in frame:
             continue
-        values = pd.to_numeric(frame[column], errors="coerce")
+        values = pd.to_numeric(frame[column], errors="coerce").astype(float)
         bad = (values < low) | (values > high) | (values.isna() & frame[column].notna())
         problems += [
             f"row {i}: {column}={frame[column].iloc[i]!r} is not a number in {low:g}-{high:g} {unit}"
             for i in np.flatnonzero(bad.to_numpy())
         ]
-    return problems
+        prepared[column] = values
+    return prepared, problems
+
+
+def _position(allowed: list[object], value: object, column: str) -> int:
+    if column in BOOLEANS and not isinstance(value, bool | np.bool_):
+        return -1
+    try:
+        return allowed.index(value)
+    except ValueError:
+        return -1
 
 
 @dataclass(frozen=True)
@@ -117,7 +177,7 @@ def grade_frame(frame: pd.DataFrame, policy: Policy = ASCO_2021) -> pd.DataFrame
     for column in (*INPUT_COLUMNS, *EXTRA_COLUMNS):
         if column not in frame:
             frame[column] = None
-    problems = validate_frame(frame)
+    frame, problems = _prepare(frame)
     if problems:
         raise FrameValidationError(problems)
     choices = policy.grading.active_choices()
@@ -130,8 +190,9 @@ def grade_frame(frame: pd.DataFrame, policy: Policy = ASCO_2021) -> pd.DataFrame
     out.loc[crs.grade < 0, "crs_grade"] = pd.NA
     out["icans_grade"] = pd.array(np.where(icans.grade >= 0, icans.grade, 0), dtype="Int64")
     out.loc[icans.grade < 0, "icans_grade"] = pd.NA
-    out["crs_status"] = np.array([s.value for s in STATUSES], dtype=object)[crs.status]
-    out["icans_status"] = np.array([s.value for s in STATUSES], dtype=object)[icans.status]
+    statuses = [s.value for s in STATUSES]
+    out["crs_status"] = pd.Categorical.from_codes(crs.status, categories=pd.Index(statuses))
+    out["icans_status"] = pd.Categorical.from_codes(icans.status, categories=pd.Index(statuses))
     out["crs_reason"] = _reasons(crs, crs_table.INSTRUMENT)
     out["icans_reason"] = _reasons(icans, icans_table.INSTRUMENT)
     for action, column in (
@@ -163,7 +224,7 @@ def _indicated(policy: Policy, action: str, crs: IntArray, icans: IntArray) -> N
 
 
 def _select(conditions: list[NDArray[np.bool_]], choices: list[int], default: int) -> IntArray:
-    return np.select(conditions, choices, default=default).astype(np.int64)
+    return np.select(conditions, choices, default=default).astype(np.int64, copy=False)
 
 
 def _blank(frame: pd.DataFrame, field: str) -> NDArray[np.bool_]:
@@ -180,11 +241,13 @@ def _bits(frame: pd.DataFrame, needed: dict[str, NDArray[np.bool_]]) -> IntArray
 
 def _grade_crs(frame: pd.DataFrame, policy: Policy, choices: frozenset[str]) -> _Graded:
     table = crs_table.INSTRUMENT
-    (fever, fever_at), (masked, masked_at), (hyp, hyp_at), (oxy, oxy_at), (death, death_at) = (
+    (fever8, fever_at), (masked8, masked_at), (hyp8, hyp_at), (oxy8, oxy_at), (death8, death_at) = (
         evaluate_domain_frame(table, d, frame, choices)
         for d in ("fever", "masking", "hypotension", "hypoxia", "death")
     )
-    fever, masked, hyp, oxy, death = (a.astype(np.int64) for a in (fever, masked, hyp, oxy, death))
+    fever, masked, hyp, oxy, death = (
+        a.astype(np.int64) for a in (fever8, masked8, hyp8, oxy8, death8)
+    )
     complete = (hyp >= 0) & (oxy >= 0)
     most = np.maximum(np.maximum(hyp, 0), np.maximum(oxy, 0))
     is_death = death == 5
@@ -207,20 +270,47 @@ def _grade_crs(frame: pd.DataFrame, policy: Policy, choices: frozenset[str]) -> 
     mnf_zero = masked_nf & ~mnf_graded & ~mnf_incomplete & (rule == "grade_0")
     mnf_open = masked_nf & ~mnf_graded & ~mnf_incomplete & ~mnf_zero
 
-    g, n, u = STATUSES.index(Status.GRADED), STATUSES.index(Status.NO_TOXICITY), STATUSES.index(
-        Status.NOT_GRADABLE
+    g, n, u = (
+        STATUSES.index(Status.GRADED),
+        STATUSES.index(Status.NO_TOXICITY),
+        STATUSES.index(Status.NOT_GRADABLE),
     )
-    conditions = [is_death, not_crs, unknown, partial4, partial_lt4, by_domains, fever_only,
-                  mnf_graded, mnf_incomplete, mnf_zero, mnf_open]
+    conditions = [
+        is_death,
+        not_crs,
+        unknown,
+        partial4,
+        partial_lt4,
+        by_domains,
+        fever_only,
+        mnf_graded,
+        mnf_incomplete,
+        mnf_zero,
+        mnf_open,
+    ]
     status = _select(conditions, [g, n, u, g, u, g, g, g, u, n, u], u)
-    grade = np.select(conditions, [5, 0, -1, 4, -1, most, 1, 1, -1, 0, -1], -1).astype(np.int64)
-    minimum = np.select(conditions, [5, 0, 0, 4, lower, most, 1, 1, 0, 0, 0], 0).astype(np.int64)
+    grade = np.select(conditions, [5, 0, -1, 4, -1, most, 1, 1, -1, 0, -1], -1).astype(
+        np.int64, copy=False
+    )
+    minimum = np.select(conditions, [5, 0, 0, 4, lower, most, 1, 1, 0, 0, 0], 0).astype(
+        np.int64, copy=False
+    )
     c = CASES.index
     case = _select(
         conditions,
-        [c(Case.DEATH), c(Case.NOT_CRS), c(Case.INCOMPLETE), c(Case.BY_DOMAINS),
-         c(Case.INCOMPLETE), c(Case.BY_DOMAINS), c(Case.FEVER_ONLY), c(Case.MASKED_NO_FINDINGS),
-         c(Case.INCOMPLETE), c(Case.MASKED_NO_FINDINGS), c(Case.MASKED_NO_FINDINGS)],
+        [
+            c(Case.DEATH),
+            c(Case.NOT_CRS),
+            c(Case.INCOMPLETE),
+            c(Case.BY_DOMAINS),
+            c(Case.INCOMPLETE),
+            c(Case.BY_DOMAINS),
+            c(Case.FEVER_ONLY),
+            c(Case.MASKED_NO_FINDINGS),
+            c(Case.INCOMPLETE),
+            c(Case.MASKED_NO_FINDINGS),
+            c(Case.MASKED_NO_FINDINGS),
+        ],
         c(Case.INCOMPLETE),
     )
     # Which rows are reported: the gate (fever, else masking) and both support domains.
@@ -234,24 +324,29 @@ def _grade_crs(frame: pd.DataFrame, policy: Policy, choices: frozenset[str]) -> 
         np.where(show_support, hyp_at, -1),
         np.where(show_support, oxy_at, -1),
     ]
-    temperature = pd.to_numeric(frame["temperature_c"], errors="coerce").to_numpy(dtype=float)
+    temperature = frame["temperature_c"].to_numpy(dtype=float)
     always = np.ones(len(frame), dtype=bool)
     with np.errstate(invalid="ignore"):
         afebrile_or_blank = np.isnan(temperature) | (temperature < 38.0)
-    missing = _bits(frame, {
-        "temperature_c": always,
-        "antipyretic_or_anticytokine_given": afebrile_or_blank,
-        "hypotension": always,
-        "oxygen_device": always,
-        "oxygen_l_min": frame["oxygen_device"].isin(crs_table.NASAL_CANNULA).to_numpy(dtype=bool),
-    })
-    return _Graded(status, grade, minimum, case, [h.astype(np.int64) for h in hits], missing)
+    missing = _bits(
+        frame,
+        {
+            "temperature_c": always,
+            "antipyretic_or_anticytokine_given": afebrile_or_blank,
+            "hypotension": always,
+            "oxygen_device": always,
+            "oxygen_l_min": Is("oxygen_device", crs_table.NASAL_CANNULA).mask(frame),
+        },
+    )
+    return _Graded(
+        status, grade, minimum, case, [h.astype(np.int64, copy=False) for h in hits], missing
+    )
 
 
 def _instrument(frame: pd.DataFrame, policy: Policy) -> IntArray:
-    age = pd.to_numeric(frame["age_years"], errors="coerce").to_numpy(dtype=float)
+    age = frame["age_years"].to_numpy(dtype=float)
     completed = np.floor(age)
-    delay = frame["developmental_delay"].isin((True,)).to_numpy(dtype=bool)
+    delay = Is("developmental_delay", (True,)).mask(frame)
     at_12 = {"ice": ICE, "capd": CAPD, "either": EITHER}[policy.grading.instrument_at_age_12]
     limit = policy.grading.capd_below_age_years
     with np.errstate(invalid="ignore"):
@@ -266,24 +361,29 @@ def _grade_icans(frame: pd.DataFrame, policy: Policy, choices: frozenset[str]) -
     use_capd = instrument != ICE
     ice, ice_at = evaluate_domain_frame(table, "ice", frame, choices)
     capd, capd_at = evaluate_domain_frame(table, "capd", frame, choices)
-    ice = np.where(use_ice, ice, -1).astype(np.int64)
-    capd = np.where(use_capd, capd, -1).astype(np.int64)
+    ice = np.where(use_ice, ice, -1).astype(np.int64, copy=False)
+    capd = np.where(use_capd, capd, -1).astype(np.int64, copy=False)
     score = np.maximum(ice, capd)
     others = [evaluate_domain_frame(table, d, frame, choices) for d, _ in OTHER_DOMAINS]
     death, death_at = evaluate_domain_frame(table, "death", frame, choices)
-    grades = np.stack([score, *(g.astype(np.int64) for g, _ in others)])
-    complete = (grades >= 0).all(axis=0)
-    worst = np.maximum(grades, 0).max(axis=0)
+    complete = score >= 0
+    worst = np.maximum(score, 0)
+    for domain_grade, _ in others:
+        complete &= domain_grade >= 0
+        worst = np.maximum(worst, domain_grade)
     is_death = death == 5
     full = ~is_death & complete
     partial4 = ~is_death & ~complete & (worst == 4)
     g, n, u = (STATUSES.index(s) for s in STATUSES)
     conditions = [is_death, full & (worst > 0), full & (worst == 0), partial4]
     status = _select(conditions, [g, g, n, g], u)
-    grade = np.select(conditions, [5, worst, 0, 4], -1).astype(np.int64)
-    minimum = np.select([is_death], [5], worst).astype(np.int64)
-    case = _select([is_death, full | partial4], [CASES.index(Case.DEATH), CASES.index(Case.BY_DOMAINS)],
-                   CASES.index(Case.INCOMPLETE))
+    grade = np.select(conditions, [5, worst, 0, 4], -1).astype(np.int64, copy=False)
+    minimum = np.select([is_death], [5], worst).astype(np.int64, copy=False)
+    case = _select(
+        [is_death, full | partial4],
+        [CASES.index(Case.DEATH), CASES.index(Case.BY_DOMAINS)],
+        CASES.index(Case.INCOMPLETE),
+    )
     alive = ~is_death
     hits = [
         np.where(is_death, death_at, -1),
@@ -292,15 +392,20 @@ def _grade_icans(frame: pd.DataFrame, policy: Policy, choices: frozenset[str]) -
         *(np.where(alive, at, -1) for _, at in others),
     ]
     no_score = score < 0
-    missing = _bits(frame, {
-        "ice_score": no_score & use_ice,
-        "capd_score": no_score & use_capd,
-        **{field: np.ones(len(frame), dtype=bool) for _, field in OTHER_DOMAINS},
-    })
-    return _Graded(status, grade, minimum, case, [h.astype(np.int64) for h in hits], missing)
+    missing = _bits(
+        frame,
+        {
+            "ice_score": no_score & use_ice,
+            "capd_score": no_score & use_capd,
+            **{field: np.ones(len(frame), dtype=bool) for _, field in OTHER_DOMAINS},
+        },
+    )
+    return _Graded(
+        status, grade, minimum, case, [h.astype(np.int64, copy=False) for h in hits], missing
+    )
 
 
-def _reasons(graded: _Graded, instrument: Instrument) -> NDArray[np.object_]:
+def _reasons(graded: _Graded, instrument: Instrument) -> pd.Categorical:
     """Format each distinct (status, grade, case, rows, missing) once, then spread to every row."""
     size = len(instrument.criteria) + 1
     key = graded.status.copy()
@@ -325,7 +430,15 @@ def _reasons(graded: _Graded, instrument: Instrument) -> NDArray[np.object_]:
             rule_ids,
             _fields(int(graded.missing[row])),
         )
-    result: NDArray[np.object_] = texts[codes]
+    return _categorical(codes, texts)
+
+
+def _categorical(codes: NDArray[np.intp], texts: NDArray[np.object_]) -> pd.Categorical:
+    """Strings shared by many rows, stored once (one million reasons cost one million codes)."""
+    categories, inverse = np.unique(texts.astype(str), return_inverse=True)
+    result: pd.Categorical = pd.Categorical.from_codes(
+        inverse[codes], categories=pd.Index(categories.tolist())
+    )
     return result
 
 
@@ -333,8 +446,6 @@ def _fields(bits: int) -> list[str]:
     return [field for i, field in enumerate(MISSING_FIELDS) if bits & (1 << i)]
 
 
-def _missing_text(bits: IntArray) -> NDArray[np.object_]:
+def _missing_text(bits: IntArray) -> pd.Categorical:
     codes, uniques = pd.factorize(bits)
-    texts = np.array([";".join(_fields(int(b))) for b in uniques], dtype=object)
-    result: NDArray[np.object_] = texts[codes] if len(codes) else np.array([], dtype=object)
-    return result
+    return _categorical(codes, np.array([";".join(_fields(int(b))) for b in uniques], dtype=object))

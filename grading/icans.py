@@ -51,7 +51,9 @@ def score_fields(instrument: Instrument) -> tuple[str, ...]:
 
 def missing_fields(record: Record, instrument: Instrument, score_found: bool) -> tuple[str, ...]:
     """The ICANS fields that were not assessed (the score only when no score row fired)."""
-    missing = [] if score_found else [f for f in score_fields(instrument) if is_blank(record.get(f))]
+    missing = (
+        [] if score_found else [f for f in score_fields(instrument) if is_blank(record.get(f))]
+    )
     missing += [field for _, field in OTHER_DOMAINS if is_blank(record.get(field))]
     return tuple(missing)
 
@@ -82,7 +84,8 @@ def grade_icans(assessment: Assessment, policy: GradingPolicy | None = None) -> 
         hits: list[Criterion] = [hit for f in used for hit in f.hits]
         return GradeResult(
             toxicity="ICANS",
-            instrument=INSTRUMENT.name + {"ice": " (ICE)", "capd": " (CAPD)", "either": ""}[instrument],
+            instrument=INSTRUMENT.name
+            + {"ice": " (ICE)", "capd": " (CAPD)", "either": ""}[instrument],
             instrument_version=INSTRUMENT.version,
             grade=grade,
             minimum_grade=minimum,

@@ -92,7 +92,9 @@ class TocilizumabDosing(_Frozen):
 
     mg_per_kg: float = Field(8, gt=0, description="8 mg/kg IV over 1 h [C: ASCO Table 2].")
     child_mg_per_kg: float = Field(
-        12, gt=0, description="12 mg/kg under the weight threshold [S: secondary summaries; U: label]."
+        12,
+        gt=0,
+        description="12 mg/kg under the weight threshold [S: secondary summaries; U: label].",
     )
     child_below_weight_kg: float = Field(30, gt=0)
     max_dose_mg: float = Field(800, gt=0, description="Not to exceed 800 mg/dose [C].")

@@ -73,15 +73,19 @@ class GradeResult(BaseModel):
     @property
     def reason(self) -> str:
         return describe(
-            self.status, self.grade, self.minimum_grade, self.case,
-            [hit.rule_id for hit in self.hits], self.missing,
+            self.status,
+            self.grade,
+            self.minimum_grade,
+            self.case,
+            [hit.rule_id for hit in self.hits],
+            self.missing,
         )
 
 
 _CASE_TEXT = {
     Case.DEATH: "death attributed to this toxicity",
-    Case.NOT_CRS: "no fever and no antipyretic or anti-cytokine therapy: hypotension or hypoxia "
-    "without fever is not CRS",
+    Case.NOT_CRS: "no fever and no antipyretic or anti-cytokine therapy (without fever, "
+    "hypotension or hypoxia is not CRS)",
     Case.FEVER_ONLY: "fever without hypotension or hypoxia",
     Case.BY_DOMAINS: "the most severe domain",
     Case.MASKED_NO_FINDINGS: "CRS episode ongoing with fever masked by therapy, no gradable "

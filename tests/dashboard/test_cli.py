@@ -1,0 +1,210 @@
+"""`cartwatch grade` and `cartwatch docs` on good and bad files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dashboard.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = (
+    "patient_id,observed_at,age_years,temperature_c,antipyretic_or_anticytokine_given,"
+    "hypotension,oxygen_device,oxygen_l_min,ice_score,capd_score,consciousness,seizure,"
+    "motor_weakness,cerebral_edema"
+)
+FEBRILE_PRESSOR = "P1,2026-03-01T08:00:00,40,39.0,false,one_vasopressor,low_flow_nasal_cannula,4,10,,alert,none,none,none"  # noqa: E501
+BLANK = "P2,2026-03-01T09:00:00,,,,,,,,,,,,"
+
+
+def write(tmp_path: Path, *lines: str, name: str = "in.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_grade_writes_every_input_column_then_the_outputs(tmp_path: Path) -> None:
+    source = write(tmp_path, HEADER, FEBRILE_PRESSOR, BLANK)
+    target = tmp_path / "out.csv"
+    assert main(["grade", str(source), "-o", str(target)]) == 0
+    text = target.read_text(encoding="utf-8")
+    header = text.splitlines()[0].split(",")
+    assert header == [
+        *HEADER.split(","),
+        "crs_grade",
+        "icans_grade",
+        "crs_status",
+        "icans_status",
+        "crs_reason",
+        "icans_reason",
+        "tocilizumab_indicated",
+        "steroids_indicated",
+        "icu_indicated",
+        "missing",
+    ]
+    first, second = rows(text)
+    assert first["temperature_c"] == "39.0"  # input cells are written back as given
+    assert (first["crs_grade"], first["crs_status"]) == ("3", "graded")
+    assert "CRS-HYPOTENSION-3" in first["crs_reason"]
+    assert (first["icans_grade"], first["icans_status"]) == ("0", "no_toxicity")
+    assert (
+        first["tocilizumab_indicated"],
+        first["steroids_indicated"],
+        first["icu_indicated"],
+    ) == ("true", "true", "true")
+    assert first["missing"] == ""
+    assert (second["crs_grade"], second["crs_status"]) == ("", "not_gradable")
+    assert second["missing"].split(";")[:2] == [
+        "temperature_c",
+        "antipyretic_or_anticytokine_given",
+    ]
+
+
+def test_grade_reads_stdin_and_writes_stdout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{HEADER}\n{FEBRILE_PRESSOR}\n"))
+    assert main(["grade", "-"]) == 0
+    (row,) = rows(capsys.readouterr().out)
+    assert row["crs_grade"] == "3"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            FEBRILE_PRESSOR.replace("39.0", "101.3"),
+            "row 3, column temperature_c, value '101.3': 101.3 is outside the plausible range",
+        ),
+        (
+            FEBRILE_PRESSOR.replace("one_vasopressor", "norepinephrine"),
+            "row 3, column hypotension, value 'norepinephrine': Input should be 'none'",
+        ),
+        (
+            FEBRILE_PRESSOR.replace("false", "no"),
+            "row 3, column antipyretic_or_anticytokine_given, value 'no': must be true or false",
+        ),
+        (
+            FEBRILE_PRESSOR.replace(",10,", ",ten,"),
+            "row 3, column ice_score, value 'ten': must be a number",
+        ),
+        (
+            FEBRILE_PRESSOR.replace("low_flow_nasal_cannula,4", "room_air,4"),
+            "row 3, column oxygen_l_min, value '4': Room air with an oxygen flow of 4.0 L/min",
+        ),
+        (
+            FEBRILE_PRESSOR.replace(",10,,alert", ",7,,unarousable"),
+            "row 3, column ice_score, value '7': An unarousable patient cannot perform ICE",
+        ),
+    ],
+)
+def test_bad_cell_exits_2_naming_row_column_value_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, expected: str
+) -> None:
+    source = write(tmp_path, HEADER, FEBRILE_PRESSOR, line)
+    target = tmp_path / "out.csv"
+    assert main(["grade", str(source), "-o", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err
+    assert "row 2" not in err  # the good first data row (spreadsheet row 2) is not named
+    assert not target.exists()
+
+
+def test_every_problem_is_reported_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = FEBRILE_PRESSOR.replace("39.0", "99").replace("one_vasopressor", "two")
+    source = write(tmp_path, HEADER, bad, bad.replace("P1", "P3"))
+    assert main(["grade", str(source)]) == 2
+    err = capsys.readouterr().err
+    assert "4 problem(s)" in err
+    for row in (2, 3):
+        assert f"row {row}, column temperature_c" in err
+        assert f"row {row}, column hypotension" in err
+
+
+def test_unknown_column_is_an_error_so_a_typo_never_drops_a_finding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(tmp_path, HEADER.replace("seizure", "siezure"), FEBRILE_PRESSOR)
+    assert main(["grade", str(source)]) == 2
+    err = capsys.readouterr().err
+    assert "row 1, column siezure: unknown column" in err
+
+
+def test_missing_required_column_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(tmp_path, "patient_id,temperature_c", "P1,38.5")
+    assert main(["grade", str(source)]) == 2
+    assert "column observed_at: required column is missing" in capsys.readouterr().err
+
+
+def test_optional_columns_may_be_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(tmp_path, "patient_id,observed_at,temperature_c", "P1,2026-03-01T08:00,38.5")
+    assert main(["grade", str(source)]) == 0
+    (row,) = rows(capsys.readouterr().out)
+    assert row["crs_status"] == "not_gradable"
+    assert row["crs_reason"].startswith("not gradable, at least grade 1")
+
+
+def test_site_policy_file_changes_the_open_question(tmp_path: Path) -> None:
+    from grading import ASCO_2021, GradingPolicy
+
+    masked_no_findings = "P1,2026-03-01T08:00,40,37.0,true,none,room_air,,10,,alert,none,none,none"
+    source = write(tmp_path, HEADER, masked_no_findings)
+    policy = ASCO_2021.model_copy(
+        update={"grading": GradingPolicy(masked_without_findings="grade_1")}
+    )
+    policy_file = tmp_path / "sop.json"
+    policy_file.write_text(policy.model_dump_json(), encoding="utf-8")
+    default_out, site_out = tmp_path / "default.csv", tmp_path / "site.csv"
+    assert main(["grade", str(source), "-o", str(default_out)]) == 0
+    assert main(["grade", str(source), "-o", str(site_out), "--policy", str(policy_file)]) == 0
+    assert rows(default_out.read_text())[0]["crs_status"] == "not_gradable"
+    assert rows(site_out.read_text())[0]["crs_grade"] == "1"
+
+
+def test_invalid_policy_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy_file = write(tmp_path, '{"name": "x"}', name="sop.json")
+    source = write(tmp_path, HEADER, FEBRILE_PRESSOR)
+    assert main(["grade", str(source), "--policy", str(policy_file)]) == 2
+    assert "escalation" in capsys.readouterr().err
+
+
+def test_sample_file_grades_through_the_installed_console_script(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "cartwatch"
+    done = subprocess.run(
+        [str(script), "grade", str(ROOT / "sample_data" / "assessments_example.csv")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    graded = rows(done.stdout)
+    assert len(graded) == 12
+    # SSC-002 at 6.5 L/min on a "low-flow" cannula is high-flow by ASTCT: grade 3.
+    assert graded[6]["oxygen_l_min"] == "6.5"
+    assert graded[6]["crs_grade"] == "3"
+
+
+def test_review_sheets_are_up_to_date() -> None:
+    """Fails when a rule table changed without `cartwatch docs` (the sheets clinicians review)."""
+    assert main(["docs", "--check", "--dir", str(ROOT / "docs" / "criteria")]) == 0
+
+
+def test_docs_check_reports_a_stale_sheet(tmp_path: Path) -> None:
+    assert main(["docs", "--dir", str(tmp_path)]) == 0
+    sheet = tmp_path / "crs_astct_2019.md"
+    sheet.write_text(sheet.read_text().replace("≤6 L/min", "<6 L/min"), encoding="utf-8")
+    assert main(["docs", "--check", "--dir", str(tmp_path)]) == 1
