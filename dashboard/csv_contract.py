@@ -16,6 +16,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from grading import Assessment
+from grading.assessment import ERROR_FIELD
 from grading.frame import EXTRA_COLUMNS, INPUT_COLUMNS
 
 COLUMNS = (*INPUT_COLUMNS, *EXTRA_COLUMNS)
@@ -27,14 +28,6 @@ NUMBERS = {
     "oxygen_l_min": float,
     "ice_score": int,
     "capd_score": int,
-}
-#: Columns a cross-field error belongs to, by its stable code.
-ERROR_COLUMN = {
-    "ice_score_mismatch": "ice_score",
-    "capd_score_mismatch": "capd_score",
-    "oxygen_flow_without_device": "oxygen_l_min",
-    "oxygen_flow_on_room_air": "oxygen_l_min",
-    "ice_score_when_unarousable": "ice_score",
 }
 
 
@@ -168,7 +161,7 @@ def _validate(number: int, record: dict[str, object], cells: dict[str, str]) -> 
 def _problem(number: int, error: object, cells: dict[str, str]) -> Problem:
     assert isinstance(error, dict)
     loc = error.get("loc") or ()
-    column = str(loc[0]) if loc else ERROR_COLUMN.get(str(error.get("type")))
+    column = str(loc[0]) if loc else ERROR_FIELD.get(str(error.get("type")))
     value = cells.get(column) if column else None
     return Problem(number, column, value, f"{error['msg']} [{error['type']}]")
 

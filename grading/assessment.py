@@ -75,6 +75,18 @@ CapdScore = Annotated[
 ]
 
 
+#: The field a cross-field error belongs to, by its stable code (pydantic gives such errors no
+#: location), so that an import or a form can name the column.
+ERROR_FIELD = {
+    "ice_score_mismatch": "ice_score",
+    "capd_score_mismatch": "capd_score",
+    "oxygen_flow_without_device": "oxygen_l_min",
+    "oxygen_flow_on_room_air": "oxygen_l_min",
+    "oxygen_flow_zero_on_cannula": "oxygen_l_min",
+    "ice_score_when_unarousable": "ice_score",
+}
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -205,6 +217,17 @@ class Assessment(_Frozen):
                 "Room air with an oxygen flow of {flow} L/min is contradictory. Record the device "
                 "that delivers the oxygen, or a flow of 0.",
                 {"flow": self.oxygen_l_min},
+            )
+        if (
+            self.oxygen_device is not None
+            and self.oxygen_device.is_nasal_cannula
+            and (self.oxygen_l_min == 0)
+        ):
+            raise PydanticCustomError(
+                "oxygen_flow_zero_on_cannula",
+                "A nasal cannula at 0 L/min delivers no oxygen. Record room air if the oxygen is "
+                "off, or the flow actually delivered.",
+                {},
             )
         if (
             self.consciousness is Consciousness.UNAROUSABLE

@@ -155,12 +155,16 @@ CRITERIA = (
         "CRS-HYPOXIA-2-NASAL",
         "hypoxia",
         2,
-        (Is("oxygen_device", NASAL_CANNULA), Between("oxygen_l_min", 0, 6, "L/min")),
+        (
+            Is("oxygen_device", NASAL_CANNULA),
+            Between("oxygen_l_min", 0, 6, "L/min", low_inclusive=False),
+        ),
         "Hypoxia requiring low-flow nasal cannula or blow-by. Low-flow nasal cannula is defined "
         "as oxygen delivered at ≤6 L/minute.",
         f"{TABLE}; {FOOTNOTES}",
         "C",
-        "Classified by the recorded flow, not the device label: exactly 6 L/min is low-flow.",
+        "Classified by the recorded flow, not the device label: exactly 6 L/min is low-flow. "
+        "A cannula at 0 L/min delivers no oxygen and is refused at input (record room air).",
     ),
     Criterion(
         "CRS-HYPOXIA-2-BLOWBY",

@@ -89,7 +89,9 @@ class Status(StrEnum):
     """What a grade result means. A blank input is never read as normal."""
 
     GRADED = "graded"  # a toxicity grade >= 1
-    NO_TOXICITY = "no_toxicity"  # every required field assessed, nothing found
+    # Grade 0 by the criteria: every domain assessed and none abnormal, or (CRS) no fever and no
+    # masking therapy, which is not CRS whatever else is blank.
+    NO_TOXICITY = "no_toxicity"
     NOT_GRADABLE = "not_gradable"  # a required field was not assessed, or the rules leave it open
 
 

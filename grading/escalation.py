@@ -56,6 +56,10 @@ class DoseGuard(_Frozen):
     source: str
 
 
+#: Grade 5 is death attributed to the toxicity (criteria.md R-CRS, R-ICANS-6); it raises no flag.
+DEATH_GRADE = 5
+
+
 def effective_grade(result: GradeResult) -> int:
     """The grade, or the 'at least' grade of an incomplete result (flags fire on lower bounds)."""
     if result.grade is not None:
@@ -87,6 +91,8 @@ def evaluate_flags(
 ) -> tuple[Flag, ...]:
     """The flags the policy raises for these grades; 'consider' is dropped where 'indicated' fired."""
     crs_grade, icans_grade = effective_grade(crs), effective_grade(icans)
+    if DEATH_GRADE in (crs_grade, icans_grade):
+        return ()  # grade 5 is death: there is nothing left to escalate
     fired = [
         rule
         for rule in policy.escalation
@@ -167,7 +173,11 @@ def guard_tocilizumab(
         )
     elif len(window) >= dosing.max_doses_per_24h:
         limit = True
-        next_at = window[len(window) - dosing.max_doses_per_24h].given_at + timedelta(hours=24)
+        # The later of: the oldest counted dose leaving the 24 h window, and the minimum interval.
+        next_at = max(
+            window[len(window) - dosing.max_doses_per_24h].given_at + timedelta(hours=24),
+            given[-1].given_at + timedelta(hours=dosing.min_hours_between_doses),
+        )
         message = (
             f"Tocilizumab limit reached: {len(window)} doses in the last 24 h, at most "
             f"{dosing.max_doses_per_24h}. No further dose before {next_at:%Y-%m-%d %H:%M}."

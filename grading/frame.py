@@ -30,6 +30,7 @@ from grading.enums import (
     Seizure,
     Status,
 )
+from grading.escalation import DEATH_GRADE
 from grading.icans import OTHER_DOMAINS
 from grading.policy import Policy
 from grading.policy_asco_2021 import ASCO_2021
@@ -173,6 +174,7 @@ def grade_frame(frame: pd.DataFrame, policy: Policy = ASCO_2021) -> pd.DataFrame
     value that is not allowed or an implausible number, because an unknown value would otherwise be
     read as "not assessed" and a finding could be lost.
     """
+    index = frame.index
     frame = frame.reset_index(drop=True)
     for column in (*INPUT_COLUMNS, *EXTRA_COLUMNS):
         if column not in frame:
@@ -202,11 +204,13 @@ def grade_frame(frame: pd.DataFrame, policy: Policy = ASCO_2021) -> pd.DataFrame
     ):
         out[column] = _indicated(policy, action, effective_crs, effective_icans)
     out["missing"] = _missing_text(crs.missing | icans.missing)  # bits share MISSING_FIELDS
+    out.index = index
     return out
 
 
 def _indicated(policy: Policy, action: str, crs: IntArray, icans: IntArray) -> NDArray[np.bool_]:
     result = np.zeros(len(crs), dtype=bool)
+    alive = (crs != DEATH_GRADE) & (icans != DEATH_GRADE)  # grade 5 raises no flag
     for rule in policy.escalation:
         if rule.action != action or rule.level != "indicated":
             continue
@@ -220,6 +224,7 @@ def _indicated(policy: Policy, action: str, crs: IntArray, icans: IntArray) -> N
         if rule.icans_at_least is not None:
             mask &= icans >= rule.icans_at_least
         result |= mask
+    result &= alive
     return result
 
 

@@ -50,6 +50,7 @@ from grading import (
     TocilizumabDose,
     grade_assessment,
 )
+from grading.assessment import ERROR_FIELD
 
 #: The first option of every choice: the field was not assessed (``None``).
 NOT_ASSESSED = "— not assessed —"
@@ -542,9 +543,9 @@ def _form_keys(error_key: str) -> tuple[str, ...]:
 
 #: Where an error of the whole Assessment (no field in its location) is shown, by code.
 _MODEL_ERROR_FIELDS = {
+    **ERROR_FIELD,
+    # On the form the fix is usually in another widget than the CSV column names.
     "oxygen_flow_without_device": "oxygen_device",
-    "oxygen_flow_on_room_air": "oxygen_l_min",
-    "ice_score_mismatch": "ice_score",
     "capd_score_mismatch": "capd_items",
     "ice_score_when_unarousable": "consciousness",
 }

@@ -74,7 +74,7 @@ RANGE_IDS = [r[0] for r in RANGES]
 def with_context(field: str, value: object) -> dict[str, Any]:
     """The field plus what a valid record needs beside it (a flow needs a device)."""
     if field == "oxygen_l_min":
-        return {"oxygen_device": OxygenDevice.HIGH_FLOW_NASAL_CANNULA, field: value}
+        return {"oxygen_device": OxygenDevice.FACE_MASK, field: value}
     return {field: value}
 
 
@@ -388,3 +388,11 @@ def test_items_reject_unknown_fields() -> None:
     assert [(e["type"], e["loc"]) for e in errors] == [
         ("extra_forbidden", ("ice_items", "registration"))
     ]
+
+
+@pytest.mark.parametrize("device", ["low_flow_nasal_cannula", "high_flow_nasal_cannula"])
+def test_a_nasal_cannula_at_0_l_min_is_refused_as_no_oxygen(device: str) -> None:
+    (error,) = errors_of(oxygen_device=device, oxygen_l_min=0.0)
+    assert error["type"] == "oxygen_flow_zero_on_cannula"
+    assert "Record room air" in error["msg"]
+    assert make(oxygen_device=device, oxygen_l_min=0.1).oxygen_l_min == 0.1

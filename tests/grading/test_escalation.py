@@ -377,3 +377,27 @@ def test_a_policy_file_with_an_unknown_key_is_rejected(where: str) -> None:
 def test_a_policy_file_that_is_not_json_is_rejected() -> None:
     with pytest.raises(ValidationError):
         Policy.model_validate_json("name: ASCO 2021")
+
+
+def test_at_the_24_hour_limit_the_next_dose_also_waits_for_the_8_hour_interval() -> None:
+    # Doses 22, 14 and 1 h ago: the oldest leaves the window in 2 h, but the last was 1 h ago,
+    # so the next dose is not before 7 h from now (the later of the two).
+    result = guard(hours_ago(22, 14, 1))
+    assert result.limit_reached
+    assert result.next_dose_not_before == NOW + timedelta(hours=7)
+
+
+@pytest.mark.parametrize("died_of", ["crs", "icans"])
+def test_death_attributed_to_a_toxicity_is_grade_5_and_raises_no_flag(died_of: str) -> None:
+    import pandas as pd
+
+    from grading import grade_frame
+
+    record = {"patient_id": "p", "observed_at": NOW, "death_attributed_to": died_of}
+    result = grade_assessment(Assessment(**record))
+    graded = result.crs if died_of == "crs" else result.icans
+    assert (graded.grade, graded.status) == (5, Status.GRADED)
+    assert result.flags == ()
+    row = grade_frame(pd.DataFrame([record])).iloc[0]
+    flags = [row["tocilizumab_indicated"], row["steroids_indicated"], row["icu_indicated"]]
+    assert flags == [False, False, False]

@@ -189,8 +189,10 @@ def oxygen(draw: st.DrawFn, blank: bool = True) -> tuple[OxygenDevice | None, fl
         return None, None
     if device is OxygenDevice.ROOM_AIR:
         return device, draw(st.sampled_from([None, 0.0]))
-    if device in NASAL_CANNULA and not blank:
-        return device, draw(FLOWS)
+    if device in NASAL_CANNULA:
+        # A cannula at 0 L/min delivers no oxygen and is refused at input (record room air).
+        flows = FLOWS.filter(lambda flow: flow > 0)
+        return device, draw(flows if not blank else st.one_of(st.none(), flows))
     return device, draw(st.one_of(st.none(), FLOWS))
 
 
@@ -689,7 +691,7 @@ def flag_strength(crs: GradeResult, icans: GradeResult, hours: float | None) -> 
 def test_escalation_flags_never_weaken_as_grades_rise(
     hours: float | None, lower_bound: bool
 ) -> None:
-    grades = range(0, 6)
+    grades = range(0, 5)  # grade 5 is death: it raises no flag by design (test_escalation.py)
     strength = {
         (c, i): flag_strength(graded("CRS", c, lower_bound=lower_bound), graded("ICANS", i), hours)
         for c in grades
@@ -716,5 +718,18 @@ def test_indicated_flags_are_monotone_across_graded_assessments(batch: list[Asse
     ]
     for crs, icans, actions in rows:
         for crs2, icans2, actions2 in rows:
-            if crs <= crs2 and icans <= icans2:
+            if crs <= crs2 and icans <= icans2 and 5 not in (crs2, icans2):  # 5 = death, no flag
                 assert actions <= actions2
+
+
+def test_grade_frame_keeps_the_callers_index() -> None:
+    frame = pd.DataFrame(
+        [
+            {"patient_id": "a", "observed_at": datetime(2026, 1, 1), "temperature_c": 38.0},
+            {"patient_id": "b", "observed_at": datetime(2026, 1, 1), "temperature_c": 37.0},
+        ],
+        index=[10, 11],
+    )
+    out = grade_frame(frame)
+    assert list(out.index) == [10, 11]
+    assert out.loc[10, "crs_reason"].startswith("not gradable, at least grade 1")
