@@ -28,6 +28,11 @@ NUMBERS = {
     "oxygen_l_min": float,
     "ice_score": int,
     "capd_score": int,
+    "heart_rate_bpm": float,
+    "systolic_bp_mmhg": float,
+    "diastolic_bp_mmhg": float,
+    "spo2_pct": float,
+    "respiratory_rate_min": float,
 }
 
 

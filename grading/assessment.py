@@ -47,6 +47,12 @@ PLAUSIBLE: dict[str, tuple[float, float, str]] = {
     "oxygen_l_min": (0.0, 80.0, "L/min"),
     "ice_score": (0, 10, "points"),
     "capd_score": (0, 32, "points"),
+    # Supporting vital signs: recorded and shown, never graded (ASTCT grades treatment, not numbers).
+    "heart_rate_bpm": (20, 250, "/min"),
+    "systolic_bp_mmhg": (40, 260, "mmHg"),
+    "diastolic_bp_mmhg": (20, 160, "mmHg"),
+    "spo2_pct": (50, 100, "%"),
+    "respiratory_rate_min": (4, 70, "/min"),
 }
 
 
@@ -69,6 +75,13 @@ OxygenFlow = Annotated[
 AgeYears = Annotated[float, _bounded("age_years", "implausible_age", " Enter the age in years.")]
 IceScore = Annotated[
     int, _bounded("ice_score", "ice_score_out_of_range", " The ICE score is 0-10.")
+]
+HeartRate = Annotated[float, _bounded("heart_rate_bpm", "implausible_heart_rate", "")]
+SystolicBp = Annotated[float, _bounded("systolic_bp_mmhg", "implausible_blood_pressure", "")]
+DiastolicBp = Annotated[float, _bounded("diastolic_bp_mmhg", "implausible_blood_pressure", "")]
+Spo2 = Annotated[float, _bounded("spo2_pct", "implausible_spo2", " Enter SpO2 in percent.")]
+RespiratoryRate = Annotated[
+    float, _bounded("respiratory_rate_min", "implausible_respiratory_rate", "")
 ]
 CapdScore = Annotated[
     int, _bounded("capd_score", "capd_score_out_of_range", " The CAPD total is 0-32.")
@@ -164,6 +177,11 @@ class Assessment(_Frozen):
     motor_weakness: MotorWeakness | None = None
     cerebral_edema: CerebralEdema | None = None
     death_attributed_to: DeathAttribution | None = None
+    heart_rate_bpm: HeartRate | None = None
+    systolic_bp_mmhg: SystolicBp | None = None
+    diastolic_bp_mmhg: DiastolicBp | None = None
+    spo2_pct: Spo2 | None = None
+    respiratory_rate_min: RespiratoryRate | None = None
 
     @model_validator(mode="before")
     @classmethod

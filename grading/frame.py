@@ -56,7 +56,15 @@ INPUT_COLUMNS = (
     "cerebral_edema",
 )
 #: Optional columns cartwatch also reads (documented extensions of the contract).
-EXTRA_COLUMNS = ("developmental_delay", "death_attributed_to")
+EXTRA_COLUMNS = (
+    "developmental_delay",
+    "death_attributed_to",
+    "heart_rate_bpm",
+    "systolic_bp_mmhg",
+    "diastolic_bp_mmhg",
+    "spo2_pct",
+    "respiratory_rate_min",
+)
 OUTPUT_COLUMNS = (
     "crs_grade",
     "icans_grade",
