@@ -1,10 +1,13 @@
 """The ``cartwatch`` command line.
 
-    cartwatch grade INPUT.csv [-o OUTPUT.csv] [--policy SOP.json]   grade a contract CSV ('-' = stdio)
-    cartwatch docs [--check]                                        write or check docs/criteria/
-    cartwatch policy                                                print the default policy as JSON
+    cartwatch grade ASSESSMENTS.csv [--drugs DRUGS.csv] [-o OUT.csv] [--policy SOP.json]
+    cartwatch episodes ASSESSMENTS.csv --drugs DRUGS.csv [--patients PATIENTS.csv] [-o OUT.csv]
+    cartwatch sample --patients N --seed S --out DIR
+    cartwatch docs [--check]
+    cartwatch policy
 
-Exit status: 0 success, 2 bad input (every problem on standard error, nothing written), 1 stale docs.
+'-' means standard input or output. Exit status: 0 success, 2 bad input (every problem on standard
+error, nothing written), 1 stale docs.
 """
 
 from __future__ import annotations
@@ -17,11 +20,16 @@ from pathlib import Path
 import pandas as pd
 from pydantic import ValidationError
 
-from dashboard.csv_contract import ContractError, read_assessments
+from dashboard.csv_contract import TABLES, ContractError, ContractFile, TableSpec, read_table
 from grading import ASCO_2021, DISCLAIMER, Policy, grade_frame
+from grading.course import EPISODE_COLUMNS, MASKING, grade_course
 from grading.review_sheets import sheets
 
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs" / "criteria"
+
+
+class InputError(Exception):
+    """Bad input: the message lists every problem; the command exits 2 and writes nothing."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,61 +39,122 @@ def main(argv: list[str] | None = None) -> int:
         "grade", help="grade a CSV of assessments (the interchange contract)"
     )
     grade.add_argument("input", help="CSV file, or - for standard input")
+    grade.add_argument("--drugs", help="drug log CSV: derives antipyretic_or_anticytokine_given")
     grade.add_argument("-o", "--output", default="-", help="CSV file, or - for standard output")
     grade.add_argument("--policy", help="site policy JSON (default: ASCO 2021)")
+    episodes = commands.add_parser("episodes", help="one row per CRS or ICANS episode")
+    episodes.add_argument("input", help="assessments CSV, or - for standard input")
+    episodes.add_argument("--drugs", required=True, help="drug log CSV")
+    episodes.add_argument("--patients", help="patients CSV (infusion date for study days)")
+    episodes.add_argument("-o", "--output", default="-")
+    episodes.add_argument("--policy", help="site policy JSON (default: ASCO 2021)")
+    sample = commands.add_parser("sample", help="write a synthetic cohort as CSV files")
+    sample.add_argument("--patients", type=int, default=40)
+    sample.add_argument("--seed", type=int, default=2026)
+    sample.add_argument("--out", type=Path, required=True)
     docs = commands.add_parser("docs", help="write the review sheets into docs/criteria/")
     docs.add_argument("--check", action="store_true", help="only check that they are up to date")
     docs.add_argument("--dir", type=Path, default=DOCS_DIR)
     commands.add_parser("policy", help="print the default escalation policy as JSON")
     args = parser.parse_args(argv)
-    if args.command == "grade":
-        return _grade(args.input, args.output, args.policy)
+    try:
+        if args.command == "grade":
+            return _grade(args.input, args.drugs, args.output, _policy(args.policy))
+        if args.command == "episodes":
+            return _episodes(args, _policy(args.policy))
+        if args.command == "sample":
+            return _sample(args.patients, args.seed, args.out)
+    except InputError as error:
+        print(error, file=sys.stderr)
+        return 2
     if args.command == "docs":
         return _docs(args.dir, args.check)
     print(ASCO_2021.model_dump_json(indent=2))
     return 0
 
 
-def _fail(message: str) -> int:
-    print(message, file=sys.stderr)
-    return 2
+def _policy(path: str | None) -> Policy:
+    if not path:
+        return ASCO_2021
+    try:
+        return Policy.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValidationError) as error:
+        raise InputError(f"policy {path}: {error}") from None
 
 
-def _grade(source: str, target: str, policy_path: str | None) -> int:
-    policy = ASCO_2021
-    if policy_path:
-        try:
-            policy = Policy.model_validate_json(Path(policy_path).read_text(encoding="utf-8"))
-        except (OSError, ValidationError) as error:
-            return _fail(f"policy {policy_path}: {error}")
+def _read(source: str, spec: TableSpec) -> ContractFile:
     try:
         if source == "-":
-            contract = read_assessments(sys.stdin)
-        else:
-            with open(source, encoding="utf-8-sig", newline="") as stream:
-                contract = read_assessments(stream)
+            return read_table(sys.stdin, spec)
+        with open(source, encoding="utf-8-sig", newline="") as stream:
+            return read_table(stream, spec)
     except OSError as error:
-        return _fail(f"{source}: {error.strerror}")
+        raise InputError(f"{source}: {error.strerror}") from None
     except ContractError as error:
-        return _fail(f"{source}: {len(error.problems)} problem(s), nothing written\n{error}")
-    graded = grade_frame(contract.typed, policy)
-    text = _to_csv(contract.raw, graded)
+        raise InputError(
+            f"{source}: {len(error.problems)} problem(s), nothing written\n{error}"
+        ) from None
+
+
+def _write(target: str, frame: pd.DataFrame) -> None:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
     if target == "-":
-        sys.stdout.write(text)
+        sys.stdout.write(buffer.getvalue())
     else:
-        Path(target).write_text(text, encoding="utf-8")
+        Path(target).write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def _grade(source: str, drugs_path: str | None, target: str, policy: Policy) -> int:
+    contract = _read(source, TABLES["assessments"])
+    typed, raw = contract.typed, contract.raw
+    derived = drugs_path is not None and MASKING not in raw.columns
+    if derived:
+        assert drugs_path is not None
+        drugs = _read(drugs_path, TABLES["drugs"]).typed
+        course = grade_course(typed.drop(columns=[MASKING]), drugs, None, policy)
+        by_row = course.assessments.sort_values("_row")
+        typed = typed.assign(**{MASKING: by_row[MASKING].to_numpy()})
+        raw = raw.assign(**{MASKING: typed[MASKING].map({True: "true", False: "false"})})
+    _write(target, _contract_output(raw, grade_frame(typed, policy)))
     return 0
 
 
-def _to_csv(raw: pd.DataFrame, graded: pd.DataFrame) -> str:
+def _contract_output(raw: pd.DataFrame, graded: pd.DataFrame) -> pd.DataFrame:
     out = graded.copy()
     for column in ("tocilizumab_indicated", "steroids_indicated", "icu_indicated"):
         out[column] = out[column].map({True: "true", False: "false"})
     for column in ("crs_grade", "icans_grade"):
         out[column] = out[column].astype("string").fillna("")
-    buffer = io.StringIO()
-    pd.concat([raw.reset_index(drop=True), out], axis=1).to_csv(buffer, index=False)
-    return buffer.getvalue()
+    return pd.concat([raw.reset_index(drop=True), out.reset_index(drop=True)], axis=1)
+
+
+def _episodes(args: argparse.Namespace, policy: Policy) -> int:
+    assessments = _read(args.input, TABLES["assessments"]).typed
+    drugs = _read(args.drugs, TABLES["drugs"]).typed
+    patients = _read(args.patients, TABLES["patients"]).typed if args.patients else None
+    if assessments[MASKING].notna().any():
+        raise InputError(
+            f"{args.input}: the column {MASKING} is filled in; `episodes` derives it from the drug "
+            "log, so remove the column (or leave it blank) to avoid two sources of truth"
+        )
+    course = grade_course(assessments.drop(columns=[MASKING]), drugs, patients, policy)
+    episodes = course.episodes[list(EPISODE_COLUMNS)].copy()
+    for column in ("onset_at", "peak_at", "resolved_at"):
+        episodes[column] = pd.to_datetime(episodes[column]).dt.strftime("%Y-%m-%dT%H:%M:%S")
+    _write(args.output, episodes)
+    return 0
+
+
+def _sample(patients: int, seed: int, out: Path) -> int:
+    from sample_data.generator import generate_cohort, write_cohort
+
+    if patients < 1:
+        raise InputError("--patients must be at least 1")
+    written = write_cohort(generate_cohort(patients, seed), out)
+    for name, path in written.items():
+        print(f"{name}: {path}")
+    return 0
 
 
 def _docs(directory: Path, check: bool) -> int:

@@ -1,39 +1,28 @@
-"""Read the CSV interchange contract (README, "Data dictionary") into validated assessments.
+"""Read CSV files into validated records: the assessment interchange contract (README, "Data
+dictionary") and the course tables (patients, labs, drugs, infections, LICATS).
 
-The whole file is validated before anything is graded: every problem is reported with its row (the
-spreadsheet row, header = row 1), column, value and what is allowed. An unknown column is an error,
-so a misspelt header can never silently drop a finding.
+The whole file is validated before anything is used: every problem is reported with its row (the
+spreadsheet row, header = row 1), column, value and what is allowed, and nothing is returned unless
+the whole file is valid. An unknown column is an error, so a misspelt header can never silently drop
+a finding. A blank cell means "not recorded"; booleans are exactly ``true`` or ``false``.
 """
 
 from __future__ import annotations
 
 import csv
+import types
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import pandas as pd
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from grading import Assessment
 from grading.assessment import ERROR_FIELD
 from grading.frame import EXTRA_COLUMNS, INPUT_COLUMNS
-
-COLUMNS = (*INPUT_COLUMNS, *EXTRA_COLUMNS)
-REQUIRED = ("patient_id", "observed_at")
-BOOLEANS = ("antipyretic_or_anticytokine_given", "developmental_delay")
-NUMBERS = {
-    "age_years": float,
-    "temperature_c": float,
-    "oxygen_l_min": float,
-    "ice_score": int,
-    "capd_score": int,
-    "heart_rate_bpm": float,
-    "systolic_bp_mmhg": float,
-    "diastolic_bp_mmhg": float,
-    "spo2_pct": float,
-    "respiratory_rate_min": float,
-}
+from grading.records import DrugAdministration, InfectionEvent, LabResult, LicatsEvent, Patient
 
 
 @dataclass(frozen=True)
@@ -66,14 +55,66 @@ class ContractError(ValueError):
 
 @dataclass(frozen=True)
 class ContractFile:
-    """The file as read (text cells, header order) and the validated, typed assessments."""
+    """The file as read (text cells, header order) and the validated, typed records."""
 
     raw: pd.DataFrame
     typed: pd.DataFrame
 
 
+@dataclass(frozen=True)
+class TableSpec:
+    """What a CSV of one record type may hold, read off its pydantic model."""
+
+    model: type[BaseModel]
+    columns: tuple[str, ...]
+    required: tuple[str, ...]
+    booleans: frozenset[str]
+    numbers: dict[str, type]
+
+
+def _base_type(annotation: Any) -> Any:
+    """The type inside ``X | None`` and ``Annotated[X, ...]``."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+        else:
+            return annotation
+
+
+def spec_of(model: type[BaseModel], columns: Iterable[str] | None = None) -> TableSpec:
+    fields = model.model_fields
+    names = tuple(columns) if columns is not None else tuple(fields)
+    kinds = {name: _base_type(fields[name].annotation) for name in names}
+    return TableSpec(
+        model=model,
+        columns=names,
+        required=tuple(name for name in names if fields[name].is_required()),
+        booleans=frozenset(name for name, kind in kinds.items() if kind is bool),
+        numbers={name: kind for name, kind in kinds.items() if kind in (int, float)},
+    )
+
+
+ASSESSMENTS = spec_of(Assessment, (*INPUT_COLUMNS, *EXTRA_COLUMNS))
+TABLES = {
+    "assessments": ASSESSMENTS,
+    "patients": spec_of(Patient),
+    "labs": spec_of(LabResult),
+    "drugs": spec_of(DrugAdministration),
+    "infections": spec_of(InfectionEvent),
+    "licats": spec_of(LicatsEvent),
+}
+
+
 def read_assessments(stream: IO[str]) -> ContractFile:
-    """Read and validate a whole contract CSV; raise :class:`ContractError` listing every problem."""
+    """Read and validate a whole assessment CSV; raise :class:`ContractError` listing every problem."""
+    return read_table(stream, ASSESSMENTS)
+
+
+def read_table(stream: IO[str], spec: TableSpec) -> ContractFile:
+    """Read and validate a whole CSV of ``spec``'s records; raise :class:`ContractError`."""
     reader = csv.reader(stream)
     header = next(reader, None)
     if header is None:
@@ -81,66 +122,64 @@ def read_assessments(stream: IO[str]) -> ContractFile:
             [Problem(None, None, None, "the file is empty: a header row is needed")]
         )
     header = [name.strip() for name in header]
-    problems = _header_problems(header)
+    problems = _header_problems(header, spec)
     if problems:
         raise ContractError(problems)
     rows = [row for row in reader if any(cell.strip() for cell in row)]
     records = []
     for number, row in enumerate(rows, start=2):
         if len(row) != len(header):
-            problems.append(
-                Problem(
-                    number,
-                    None,
-                    None,
-                    f"{len(row)} cells, but the header has {len(header)} columns",
-                )
-            )
+            message = f"{len(row)} cells, but the header has {len(header)} columns"
+            problems.append(Problem(number, None, None, message))
             continue
-        record, row_problems = _convert(number, dict(zip(header, row, strict=True)))
+        cells = dict(zip(header, row, strict=True))
+        record, row_problems = _convert(number, cells, spec)
         problems += row_problems
         if not row_problems:
-            problems += _validate(number, record, dict(zip(header, row, strict=True)))
+            problems += _validate(number, record, cells, spec)
         records.append(record)
     if problems:
         raise ContractError(problems)
     raw = pd.DataFrame(rows, columns=header, dtype=object)
-    typed = pd.DataFrame.from_records(records, columns=list(COLUMNS))
+    typed = pd.DataFrame.from_records(records, columns=list(spec.columns))
     return ContractFile(raw=raw, typed=typed)
 
 
-def _header_problems(header: list[str]) -> list[Problem]:
+def _header_problems(header: list[str], spec: TableSpec) -> list[Problem]:
     problems = []
-    allowed = ", ".join(COLUMNS)
+    allowed = ", ".join(spec.columns)
     for name in header:
-        if name not in COLUMNS:
+        if name not in spec.columns:
             problems.append(Problem(1, name, None, f"unknown column (allowed: {allowed})"))
-    for name in {n for n in header if header.count(n) > 1}:
+    for name in sorted({n for n in header if header.count(n) > 1}):
         problems.append(Problem(1, name, None, "column appears more than once"))
-    for name in REQUIRED:
+    for name in spec.required:
         if name not in header:
             problems.append(Problem(1, name, None, "required column is missing"))
     return problems
 
 
-def _convert(number: int, cells: dict[str, str]) -> tuple[dict[str, object], list[Problem]]:
-    record: dict[str, object] = dict.fromkeys(COLUMNS)
+def _convert(
+    number: int, cells: dict[str, str], spec: TableSpec
+) -> tuple[dict[str, object], list[Problem]]:
+    record: dict[str, object] = dict.fromkeys(spec.columns)
     problems = []
     for name, cell in cells.items():
         text = cell.strip()
         if text == "":
             continue  # blank means not recorded, never normal
-        if name in BOOLEANS:
+        if name in spec.booleans:
             if text not in ("true", "false"):
                 problems.append(Problem(number, name, cell, "must be true or false (or blank)"))
                 continue
             record[name] = text == "true"
-        elif name in NUMBERS:
-            kind = NUMBERS[name]
+        elif name in spec.numbers:
+            kind = spec.numbers[name]
             try:
                 number_value = float(text)
             except ValueError:
-                problems.append(Problem(number, name, cell, f"must be a number{_kind(kind)}"))
+                whole = " (a whole number)" if kind is int else ""
+                problems.append(Problem(number, name, cell, f"must be a number{whole}"))
                 continue
             if kind is int and not number_value.is_integer():
                 problems.append(Problem(number, name, cell, "must be a whole number"))
@@ -151,13 +190,11 @@ def _convert(number: int, cells: dict[str, str]) -> tuple[dict[str, object], lis
     return record, problems
 
 
-def _kind(kind: type) -> str:
-    return " (a whole number)" if kind is int else ""
-
-
-def _validate(number: int, record: dict[str, object], cells: dict[str, str]) -> list[Problem]:
+def _validate(
+    number: int, record: dict[str, object], cells: dict[str, str], spec: TableSpec
+) -> list[Problem]:
     try:
-        Assessment.model_validate(record)
+        spec.model.model_validate({k: v for k, v in record.items() if v is not None})
     except ValidationError as error:
         return [_problem(number, e, cells) for e in error.errors(include_url=False)]
     return []

@@ -175,8 +175,13 @@ class _Graded:
     missing: IntArray  # bit mask over the toxicity's missing fields, in MISSING_FIELDS order
 
 
-def grade_frame(frame: pd.DataFrame, policy: Policy = ASCO_2021) -> pd.DataFrame:
+def grade_frame(
+    frame: pd.DataFrame, policy: Policy = ASCO_2021, *, lower_bounds: bool = False
+) -> pd.DataFrame:
     """Grade every row; returns the contract's output columns, indexed like ``frame``.
+
+    With ``lower_bounds`` two more columns, ``crs_at_least`` and ``icans_at_least``: the grade, or
+    for a not-gradable row the grade it has at least (what the course and the flags work from).
 
     Blank cells (None/NaN) mean "not assessed". Raises :class:`FrameValidationError` for a coded
     value that is not allowed or an implausible number, because an unknown value would otherwise be
@@ -212,6 +217,9 @@ def grade_frame(frame: pd.DataFrame, policy: Policy = ASCO_2021) -> pd.DataFrame
     ):
         out[column] = _indicated(policy, action, effective_crs, effective_icans)
     out["missing"] = _missing_text(crs.missing | icans.missing)  # bits share MISSING_FIELDS
+    if lower_bounds:
+        out["crs_at_least"] = effective_crs
+        out["icans_at_least"] = effective_icans
     out.index = index
     return out
 

@@ -116,6 +116,25 @@ class LabResult(_Frozen):
     unit: str = Field(min_length=1, max_length=32)
     loinc: str | None = Field(None, pattern=r"^\d{1,7}-\d$")
 
+    @model_validator(mode="after")
+    def _known_unit(self) -> LabResult:
+        from grading.units import UnknownUnitError, to_canonical  # units imports this module
+
+        try:
+            to_canonical(self.analyte, self.value, self.unit)
+        except UnknownUnitError as error:
+            raise PydanticCustomError(
+                "unknown_unit",
+                "Unit '{unit}' is not known for {analyte}: use one of {allowed}. A unit is never "
+                "guessed.",
+                {
+                    "unit": self.unit,
+                    "analyte": self.analyte.value,
+                    "allowed": ", ".join(error.allowed),
+                },
+            ) from None
+        return self
+
 
 class Drug(StrEnum):
     """Drugs recorded in the course (issue #3). Names are generic; a brand goes in ``note``."""
