@@ -208,3 +208,96 @@ def test_docs_check_reports_a_stale_sheet(tmp_path: Path) -> None:
     sheet = tmp_path / "crs_astct_2019.md"
     sheet.write_text(sheet.read_text().replace("≤6 L/min", "<6 L/min"), encoding="utf-8")
     assert main(["docs", "--check", "--dir", str(tmp_path)]) == 1
+
+
+# --- Course commands: grade --drugs and episodes -----------------------------------------------
+
+COURSE_HEADER = (
+    "patient_id,observed_at,age_years,temperature_c,hypotension,oxygen_device,oxygen_l_min,"
+    "ice_score,consciousness,seizure,motor_weakness,cerebral_edema"
+)
+COURSE_ROWS = (
+    "P1,2026-03-01T08:00:00,40,38.6,none,room_air,,10,alert,none,none,none",
+    "P1,2026-03-01T14:00:00,40,37.0,one_vasopressor,room_air,,10,alert,none,none,none",
+    "P1,2026-03-02T14:00:00,40,36.9,none,room_air,,10,alert,none,none,none",
+    "P1,2026-03-03T14:00:00,40,36.8,none,room_air,,10,alert,none,none,none",
+)
+DRUGS = (
+    "patient_id,given_at,drug,dose,dose_unit,route",
+    "P1,2026-03-01T09:00:00,tocilizumab,560,mg,iv",
+    "P1,2026-03-01T10:00:00,dexamethasone,10,mg,iv",
+)
+
+
+def test_grade_with_a_drug_log_derives_masking_and_grades_the_afebrile_pressor_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(tmp_path, COURSE_HEADER, *COURSE_ROWS)
+    drugs = write(tmp_path, *DRUGS, name="drugs.csv")
+    assert main(["grade", str(source), "--drugs", str(drugs)]) == 0
+    graded = rows(capsys.readouterr().out)
+    assert [r["antipyretic_or_anticytokine_given"] for r in graded] == [
+        "false", "true", "false", "false"
+    ]  # fmt: skip
+    assert [r["crs_grade"] for r in graded] == ["1", "3", "0", "0"]
+
+
+def test_without_the_drug_log_the_same_afebrile_pressor_row_is_not_gradable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(tmp_path, COURSE_HEADER, *COURSE_ROWS)
+    assert main(["grade", str(source)]) == 0
+    second = rows(capsys.readouterr().out)[1]
+    assert second["crs_status"] == "not_gradable"  # masking unknown: never assumed
+    assert "antipyretic_or_anticytokine_given" in second["missing"]
+
+
+def test_episodes_writes_one_row_per_episode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(tmp_path, COURSE_HEADER, *COURSE_ROWS)
+    drugs = write(tmp_path, *DRUGS, name="drugs.csv")
+    patients = write(
+        tmp_path,
+        "patient_id,site_id,disease,product,infusion_at,weight_kg",
+        "P1,S01,sle,cd19_car_t,2026-02-28T10:00:00,70",
+        name="patients.csv",
+    )
+    assert main(["episodes", str(source), "--drugs", str(drugs), "--patients", str(patients)]) == 0
+    (episode,) = rows(capsys.readouterr().out)
+    assert episode == {
+        "patient_id": "P1",
+        "syndrome": "CRS",
+        "episode": "1",
+        "onset_at": "2026-03-01T08:00:00",
+        "onset_study_day": "1",
+        "peak_grade": "3",
+        "peak_at": "2026-03-01T14:00:00",
+        "resolved_at": "2026-03-02T14:00:00",
+        "status": "resolved",
+        "duration_days": "1.25",
+        "tocilizumab_doses": "1",
+        "steroid_dexamethasone_mg": "10.0",
+        "steroid_doses_not_counted": "0",
+    }
+
+
+def test_a_bad_drug_log_exits_2_naming_row_column_and_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(tmp_path, COURSE_HEADER, *COURSE_ROWS)
+    drugs = write(tmp_path, DRUGS[0], "P1,2026-03-01T09:00:00,toci,560,mg,iv", name="drugs.csv")
+    target = tmp_path / "out.csv"
+    assert main(["episodes", str(source), "--drugs", str(drugs), "-o", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "row 2, column drug, value 'toci': Input should be 'tocilizumab'" in err
+    assert not target.exists()
+
+
+def test_a_dose_without_its_unit_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(tmp_path, COURSE_HEADER, *COURSE_ROWS)
+    drugs = write(tmp_path, DRUGS[0], "P1,2026-03-01T09:00:00,tocilizumab,560,,iv", name="d.csv")
+    assert main(["grade", str(source), "--drugs", str(drugs)]) == 2
+    assert "needs its unit" in capsys.readouterr().err
