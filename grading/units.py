@@ -118,6 +118,7 @@ def labs_to_canonical(labs: pd.DataFrame) -> pd.DataFrame:
         if unknown.any():
             first = int(np.flatnonzero(unknown)[0])
             raise UnknownUnitError(analyte, str(out["unit"].iloc[first]), sorted(factors))
-    out["value_canonical"] = out["value"].to_numpy(dtype=float) * factor
+    # Rounded as to_canonical rounds, so one value and a whole frame agree at every cut-point.
+    out["value_canonical"] = np.round(out["value"].to_numpy(dtype=float) * factor, 6)
     out["unit_canonical"] = canonical
     return out
