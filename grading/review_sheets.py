@@ -5,8 +5,24 @@ Pure text; ``cartwatch docs`` writes them to docs/criteria/ and a test fails whe
 
 from __future__ import annotations
 
-from grading import crs_astct_2019, icans_astct_2019
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from grading import (
+    bcells,
+    crs_astct_2019,
+    ctcae_v5_cytopenia,
+    icaht_2023,
+    icans_astct_2019,
+    iec_hs,
+    immunoglobulin,
+)
+from grading.bcells import BCellPolicy, Rule
+from grading.course_policy import CoursePolicy
 from grading.criteria import Instrument
+from grading.cytopenia import CytopeniaPolicy
+from grading.immunoglobulin import IgPolicy
 from grading.policy import Policy
 from grading.policy_asco_2021 import ASCO_2021
 
@@ -91,10 +107,84 @@ def render_policy(policy: Policy) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_rules(
+    title: str, intro: str, rules: Sequence[Rule], policy: BaseModel, policies: Sequence[BaseModel]
+) -> str:
+    """Monitoring rules (B cells, IVIG) with the policy values they use, then the policies."""
+    lines = [
+        HEADER, f"# {title}", "", intro, "", EVIDENCE, "", "## Rules", "",
+        "| Rule | Concludes | When | Source text | Citation | Evidence | Note |",
+        "|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for r in rules:
+        lines.append(
+            f"| {r.rule_id} | {_cell(r.concludes)} | {_cell(r.describe(policy))} | "
+            f"{_cell(r.source_text)} | {_cell(r.citation)} | {r.evidence} | {_cell(r.note)} |"
+        )
+    for model in policies:
+        lines += _settings(model)
+    return "\n".join(lines) + "\n"
+
+
+def _settings(model: BaseModel) -> list[str]:
+    lines = ["", f"## Policy: {type(model).__name__}", "", "| Setting | Value | Meaning |",
+             "|---|---|---|"]  # fmt: skip
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        shown = value if not isinstance(value, BaseModel) else "(below)"
+        lines.append(f"| `{name}` | {_cell(str(shown))} | {_cell(field.description or '')} |")
+    return lines
+
+
+def render_course_policy(policy: CoursePolicy) -> str:
+    lines = [HEADER, "# Course policy: episodes, steroid equivalence, monitoring schedule", "",
+             "Documented choices, not published criteria (see grading/course_policy.py)."]  # fmt: skip
+    for part in (policy.episodes, policy.steroids, policy.schedule):
+        lines += _settings(part)
+    return "\n".join(lines) + "\n"
+
+
 def sheets() -> dict[str, str]:
     """File name under docs/criteria/ -> its content."""
     return {
         "crs_astct_2019.md": render_instrument(crs_astct_2019.INSTRUMENT),
         "icans_astct_2019.md": render_instrument(icans_astct_2019.INSTRUMENT),
         "escalation_asco_2021.md": render_policy(ASCO_2021),
+        "ctcae_v5_cytopenia.md": render_instrument(ctcae_v5_cytopenia.INSTRUMENT),
+        "icaht_2023.md": render_instrument(icaht_2023.INSTRUMENT),
+        "iec_hs_screen.md": render_instrument(iec_hs.INSTRUMENT),
+        "b_cells.md": render_rules(
+            "B-cell aplasia and recovery",
+            "Per-sample classification, then course-level conclusions (criteria.md 7.1, 7.2).",
+            (
+                *bcells.sample_rules(BCellPolicy()),
+                bcells.ONSET,
+                bcells.RECOVERED,
+                bcells.RECOVERY_NOT_CONFIRMED,
+                bcells.APLASIA_ONGOING,
+                bcells.NO_APLASIA,
+                bcells.NOT_ASSESSED,
+                bcells.UNEXPECTED_DEPLETION,
+                bcells.CAAR_T_TITRES_RULE,
+            ),
+            BCellPolicy(),
+            [BCellPolicy()],
+        ),
+        "ivig.md": render_rules(
+            "IgG and IVIG",
+            "The first rule that holds decides (criteria.md 7.3); default variant shown.",
+            (
+                *immunoglobulin.ivig_rules(IgPolicy()),
+                immunoglobulin.NOT_ASSESSABLE,
+                immunoglobulin.SCHEDULE,
+                immunoglobulin.TROUGH_TREND,
+            ),
+            IgPolicy(),
+            [IgPolicy()],
+        ),
+        "cytopenia_policy.md": "\n".join(
+            [HEADER, "# Cytopenia policy", *_settings(CytopeniaPolicy())]
+        )
+        + "\n",
+        "course_policy.md": render_course_policy(CoursePolicy()),
     }

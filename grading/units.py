@@ -44,8 +44,11 @@ UNITS: dict[Analyte, tuple[str, dict[str, float]]] = {
     Analyte.AST: ("U/L", {"u/l": 1.0, "iu/l": 1.0}),
     Analyte.TRIGLYCERIDES: ("mg/dL", {"mg/dl": 1.0, "mmol/l": 88.57}),
     Analyte.CREATININE: ("mg/dL", {"mg/dl": 1.0, "umol/l": 1 / 88.4}),
-    Analyte.CD19_ABSOLUTE: ("cells/uL", {"cells/ul": 1.0, "/ul": 1.0, "10^9/l": 1000.0}),
-    Analyte.CD19_PERCENT: ("%", {"%": 1.0, "%lymphocytes": 1.0}),
+    Analyte.CD19_ABSOLUTE: (
+        "cells/uL",
+        {"cells/ul": 1.0, "/ul": 1.0, "10^9/l": 1000.0, "10^3/ul": 1000.0},
+    ),
+    Analyte.CD19_PERCENT: ("%", {"%": 1.0, "%lymphocytes": 1.0, "%oflymphocytes": 1.0}),
 }
 
 
