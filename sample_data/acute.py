@@ -9,15 +9,26 @@ flow. Vital signs are supporting data, never graded.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from grading.enums import (
+    CerebralEdema,
+    Consciousness,
+    Hypotension,
+    MotorWeakness,
+    OxygenDevice,
+    Seizure,
+)
 from sample_data.draws import People
 from sample_data.segments import Segments, locate
 from sample_data.timeline import NEURO, VITALS, Rows, Template
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 ASSESSMENT_COLUMNS = (
@@ -44,17 +55,28 @@ def integers(values: NDArray[np.float64] | NDArray[np.int64]) -> pd.Series:
     return pd.Series(values, dtype=float).astype("Int64")
 
 
-def _pick(
-    index: NDArray[np.int64], values: NDArray[np.object_], default: object
-) -> NDArray[np.object_]:
-    out = np.full(len(index), default, dtype=object)
-    inside = index >= 0
-    out[inside] = values[index[inside]]
-    return out
+def coded(codes: IntArray, enum: type[StrEnum]) -> pd.Categorical[str]:
+    """A coded column: integer codes into the enum's values (-1 = blank), stored once each."""
+    return pd.Categorical.from_codes(codes, categories=pd.Index(values(enum)))
 
 
-def _lookup(codes: NDArray[np.object_], table: dict[str, float], default: float) -> FloatArray:
-    return np.asarray(pd.Series(codes).map(table).fillna(default).to_numpy(dtype=float))
+def values(enum: type[StrEnum]) -> list[str]:
+    return [member.value for member in enum]
+
+
+def _codes(index: IntArray, segment: pd.Series, enum: type[StrEnum], default: StrEnum) -> IntArray:
+    """Per row, the code of its window's value, or of ``default`` outside any window."""
+    fallback = values(enum).index(default.value)
+    if len(segment) == 0:
+        return np.full(len(index), fallback, dtype=np.int64)
+    codes = pd.Categorical(segment, categories=values(enum)).codes.astype(np.int64)
+    return np.where(index >= 0, codes[np.maximum(index, 0)], fallback)
+
+
+def _lookup(
+    codes: IntArray, enum: type[StrEnum], table: dict[str, float], default: float
+) -> FloatArray:
+    return np.array([table.get(value, default) for value in values(enum)])[codes]
 
 
 def _windows(hour: FloatArray, windows: tuple[tuple[float, float], ...]) -> BoolArray:
@@ -86,8 +108,8 @@ def build_assessments(
 
     support = locate(segments.supports, p, hour)
     s = segments.supports
-    hypotension = _pick(support, s["hypotension"].to_numpy(dtype=object), "none")
-    device = _pick(support, s["device"].to_numpy(dtype=object), "room_air")
+    hypotension = _codes(support, s["hypotension"], Hypotension, Hypotension.NONE)
+    device = _codes(support, s["device"], OxygenDevice, OxygenDevice.ROOM_AIR)
     flow = np.where(support >= 0, s["flow"].to_numpy()[np.maximum(support, 0)], np.nan)
 
     neuro = locate(segments.neuros, p, hour)
@@ -96,22 +118,36 @@ def build_assessments(
     capd = np.where(neuro >= 0, g["capd"].to_numpy()[np.maximum(neuro, 0)], 0).astype(float)
     ice[~neuro_row | (age < 12)] = np.nan
     capd[~neuro_row | (age > 12)] = np.nan
-    consciousness = _pick(neuro, g["consciousness"].to_numpy(dtype=object), "alert")
-    seizure = _pick(neuro, g["seizure"].to_numpy(dtype=object), "none")
-    motor = _pick(neuro, g["motor"].to_numpy(dtype=object), "none")
-    edema = np.full(n, "none", dtype=object)
+    consciousness = _codes(neuro, g["consciousness"], Consciousness, Consciousness.ALERT)
+    seizure = _codes(neuro, g["seizure"], Seizure, Seizure.NONE)
+    motor = _codes(neuro, g["motor"], MotorWeakness, MotorWeakness.NONE)
+    edema = np.full(n, values(CerebralEdema).index(CerebralEdema.NONE.value), dtype=np.int64)
     for column in (seizure, motor, edema):
-        column[~neuro_row] = None
+        column[~neuro_row] = -1
 
-    heart = 72 + 10 * (temperature - 37) + _lookup(hypotension, HYPOTENSION_HR, 0) + 20 * child
-    systolic = 122 - _lookup(hypotension, HYPOTENSION_SBP, 0) - 14 * child + rng.normal(0, 10, n)
+    heart = (
+        72
+        + 10 * (temperature - 37)
+        + _lookup(hypotension, Hypotension, HYPOTENSION_HR, 0)
+        + 20 * child
+    )
+    systolic = (
+        122
+        - _lookup(hypotension, Hypotension, HYPOTENSION_SBP, 0)
+        - 14 * child
+        + rng.normal(0, 10, n)
+    )
     vitals = {
         "heart_rate_bpm": np.clip(heart + rng.normal(0, 7, n), 45, 170),
         "systolic_bp_mmhg": np.clip(systolic, 70, 180),
         "diastolic_bp_mmhg": np.clip(0.6 * systolic + 5 + rng.normal(0, 6, n), 35, 110),
-        "spo2_pct": np.clip(_lookup(device, DEVICE_SPO2, 95) + rng.normal(0, 1.2, n), 85, 100),
+        "spo2_pct": np.clip(
+            _lookup(device, OxygenDevice, DEVICE_SPO2, 95) + rng.normal(0, 1.2, n), 85, 100
+        ),
         "respiratory_rate_min": np.clip(
-            15 + _lookup(device, DEVICE_RR, 0) + 6 * child + rng.normal(0, 2, n), 10, 40
+            15 + _lookup(device, OxygenDevice, DEVICE_RR, 0) + 6 * child + rng.normal(0, 2, n),
+            10,
+            40,
         ),
     }
     vitals = {name: np.rint(values) for name, values in vitals.items()}
@@ -137,10 +173,10 @@ def build_assessments(
     ice[missed_ice] = np.nan
     capd[missed_ice] = np.nan
     temperature[no_temperature] = np.nan
-    hypotension[no_hypotension] = None
-    device[no_device] = None
+    hypotension[no_hypotension] = -1
+    device[no_device] = -1
     flow[no_device] = np.nan
-    edema[no_edema] = None
+    edema[no_edema] = -1
     for j, name in enumerate(VITAL_SIGNS):
         vitals[name][no_vitals | (routine & single[j])] = np.nan
 
@@ -150,15 +186,15 @@ def build_assessments(
             "observed_at": rows.at_s.astype("datetime64[s]"),
             "age_years": integers(age),
             "temperature_c": temperature,
-            "hypotension": hypotension,
-            "oxygen_device": device,
+            "hypotension": coded(hypotension, Hypotension),
+            "oxygen_device": coded(device, OxygenDevice),
             "oxygen_l_min": flow,
             "ice_score": integers(ice),
             "capd_score": integers(capd),
-            "consciousness": consciousness,
-            "seizure": seizure,
-            "motor_weakness": motor,
-            "cerebral_edema": edema,
+            "consciousness": coded(consciousness, Consciousness),
+            "seizure": coded(seizure, Seizure),
+            "motor_weakness": coded(motor, MotorWeakness),
+            "cerebral_edema": coded(edema, CerebralEdema),
             **{name: integers(values) for name, values in vitals.items()},
         }
     )

@@ -179,6 +179,10 @@ def _hidden(frame: pd.DataFrame, rng: np.random.Generator, specs: tuple[PatientS
     frame["anc_depth"] = np.where(depleted, rng.uniform(0.5, 0.93, n), rng.uniform(0.05, 0.25, n))
     frame["anc_center"] = rng.uniform(5, 9, n)
     frame["anc_width"] = rng.uniform(2.5, 5, n)
+    late = ~scenario & depleted & (rng.random(n) < 0.01)  # rare: neutropenia past day 14
+    frame.loc[late, "anc_depth"] = 0.96
+    frame.loc[late, "anc_center"] = rng.uniform(10, 14, n)[late]
+    frame.loc[late, "anc_width"] = rng.uniform(6, 9, n)[late]
     frame["lymph_base"] = rng.lognormal(np.log(1300), 0.35, n)
     frame["lymph_nadir"] = np.where(depleted, rng.uniform(0.08, 0.25, n), rng.uniform(0.6, 0.9, n))
     frame["lymph_tau"] = rng.uniform(15, 40, n)
@@ -193,6 +197,8 @@ def _hidden(frame: pd.DataFrame, rng: np.random.Generator, specs: tuple[PatientS
     frame["crp_peak"] = rng.uniform(10, 40, n)
     frame["ferritin_base"] = np.clip(rng.lognormal(np.log(180), 0.6, n) * (1 + 0.5 * sle), 20, 1500)
     frame["ferritin_rise"] = rng.uniform(0.15, 0.45, n)
+    # Scenario patients keep ferritin < 2 x ULN so that the IEC-HS screen fires in its scenario only.
+    frame.loc[scenario, "ferritin_base"] = np.minimum(frame.loc[scenario, "ferritin_base"], 220)
     frame["fib_base"] = np.clip(rng.normal(330, 60, n), 180, 550)
     frame["igg_base"] = np.clip(rng.normal(1050, 250, n) - 100 * sle, 450, 1900)
     bcma = product == Product.CD19_BCMA_CAR_T.value

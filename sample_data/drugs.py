@@ -4,8 +4,8 @@
   (1 g PO, 15 mg/kg under 50 kg);
 - tocilizumab 8 mg/kg IV (12 mg/kg under 30 kg), never above 800 mg, rounded down to 10 mg, after
   the first grade 2 assessment of a routine patient (scenario patients have their doses written);
-- IVIG 0.4 g/kg the day after an IgG <= 400 mg/dL (so every ~4 weeks while it stays low; dose and
-  interval [U] in criteria.md 7.3);
+- IVIG 0.4 g/kg every 28 days from the day after the first IgG <= 400 mg/dL until an IgG above
+  400 mg/dL (dose and interval [U] in criteria.md 7.3; the site policy's 28-day interval);
 - G-CSF 5 ug/kg (300 or 480 ug vials) after an ANC < 500/uL from day 14 to day 30 (therapeutic
   only: prophylactic G-CSF is not recommended in autoimmune disease, criteria.md 5);
 - levetiracetam 500 mg PO q12h for days 0-14 as prophylaxis in a few SLE patients (6.3);
@@ -32,6 +32,28 @@ def _seconds(values: pd.Series) -> IntArray:
 def tocilizumab_mg(weight_kg: NDArray[np.float64]) -> NDArray[np.float64]:
     per_kg = np.where(weight_kg < 30, 12.0, 8.0)
     return np.asarray(np.minimum(np.floor(per_kg * weight_kg / 10) * 10, 800.0))
+
+
+def _ivig_course(
+    patient: IntArray, drawn: IntArray, igg_mg_dl: NDArray[np.float64], end: IntArray
+) -> tuple[IntArray, IntArray]:
+    """IVIG every 28 days from the day after the first IgG <= 400 mg/dL until the first IgG above
+    it (or day 365): the doses' patients and times."""
+    low = igg_mg_dl <= 400
+    table = pd.DataFrame({"patient": patient, "at": drawn, "low": low})
+    first_low = table[low].groupby("patient")["at"].min()
+    if first_low.empty:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    table["first_low"] = table["patient"].map(first_low)
+    recovered = table[~table["low"] & (table["at"] > table["first_low"])]
+    stop = recovered.groupby("patient")["at"].min().reindex(first_low.index)
+    who = first_low.index.to_numpy(dtype=np.int64)
+    stop_s = np.where(stop.isna(), end[who], stop.to_numpy(dtype=float)).astype(np.int64)
+    start = first_low.to_numpy(dtype=np.int64) + DAY_S + HOUR_S
+    count = np.maximum((stop_s - start) // (28 * DAY_S) + 1, 1)
+    doses = np.repeat(who, count)
+    step = np.arange(len(doses)) - np.repeat(np.cumsum(count) - count, count)
+    return doses, np.repeat(start, count) + step * 28 * DAY_S
 
 
 def build_drugs(people: People, assessments: pd.DataFrame, labs: pd.DataFrame) -> pd.DataFrame:
@@ -78,12 +100,11 @@ def build_drugs(people: People, assessments: pd.DataFrame, labs: pd.DataFrame) -
     day = (drawn - f["day0_s"].to_numpy()[lab_patient]) // DAY_S
     value = canonical["value_canonical"].to_numpy(dtype=float)
     analyte = canonical["analyte"].to_numpy()
-    low_igg = (analyte == "igg") & (value <= 400) & (day > 0)
-    who = lab_patient[low_igg]
-    parts.append(
-        (who, drawn[low_igg] + DAY_S + HOUR_S, "ivig", np.round(0.4 * weight[who] / 5) * 5, "g",
-         "iv")
-    )  # fmt: skip
+    igg = (analyte == "igg") & (day > 0)
+    who, times = _ivig_course(
+        lab_patient[igg], drawn[igg], value[igg], f["infusion_s"].to_numpy() + 365 * DAY_S
+    )
+    parts.append((who, times, "ivig", np.round(0.4 * weight[who] / 5) * 5, "g", "iv"))
     late_neutropenia = (analyte == "anc") & (value < 500) & (day >= 14) & (day <= 30)
     who = lab_patient[late_neutropenia]
     parts.append(

@@ -84,22 +84,26 @@ def build_labs(
     canonical = np.stack([values[a] for a in ANALYTES], axis=1)[draw, column]
     site = f["site"].to_numpy()[p][draw]
     reported = np.zeros(len(draw))
-    unit = np.empty(len(draw), dtype=object)
+    units = sorted({name for profile in SITE_UNITS for name in profile.values()})
+    unit = np.zeros(len(draw), dtype=np.int64)
     for s, profile in enumerate(SITE_UNITS):
         for j, analyte in enumerate(ANALYTES):
             rows_here = (site == s) & (column == j)
             name = profile[analyte]
             decimals = SPECIAL_DECIMALS.get((analyte, name), DECIMALS[name])
             reported[rows_here] = np.round(canonical[rows_here] / factor(analyte, name), decimals)
-            unit[rows_here] = name
-    loinc = np.array([LOINC.get(a) for a in ANALYTES], dtype=object)
+            unit[rows_here] = units.index(name)
+    codes = sorted(set(LOINC.values()))
+    loinc = np.array([codes.index(LOINC[a]) if a in LOINC else -1 for a in ANALYTES])
     return pd.DataFrame(
         {
             "patient_id": f["patient_id"].to_numpy()[p][draw],
             "collected_at": rows.at_s[draw].astype("datetime64[s]"),
-            "analyte": np.array([a.value for a in ANALYTES], dtype=object)[column],
+            "analyte": pd.Categorical.from_codes(
+                column, categories=pd.Index([a.value for a in ANALYTES])
+            ),
             "value": np.maximum(reported, 0.0) + 0.0,  # + 0.0 turns -0.0 into 0.0
-            "unit": unit,
-            "loinc": loinc[column],
+            "unit": pd.Categorical.from_codes(unit, categories=pd.Index(units)),
+            "loinc": pd.Categorical.from_codes(loinc[column], categories=pd.Index(codes)),
         }
     )

@@ -65,8 +65,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "low_igg_ivig",
-        "SLE, CD19-BCMA CAR T: IgG 335-390 mg/dL from day 30 to day 150, IVIG 0.4 g/kg after "
-        "each low result (every ~4 weeks), two non-serious infections",
+        "SLE, CD19-BCMA CAR T: IgG 335-390 mg/dL from day 30 to day 150, IVIG 0.4 g/kg every "
+        "28 days from day 31 until IgG recovers (6 doses), two non-serious infections",
         "IgG <= 400 mg/dL: IVIG indicated; repeated IVIG",
     ),
     Scenario(
@@ -88,8 +88,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "missed_checks",
-        "Other autoimmune disease, CAR-Treg: a 16-hour gap in assessments, ICE not done three "
-        "times, vital signs and the oxygen device not recorded, two lab days missed",
+        "Other autoimmune disease, CAR-Treg: four 4-hourly assessments not recorded on day 3 "
+        "(a 20-hour gap), ICE not done three times, vital signs and the oxygen device not "
+        "recorded, two lab days missed",
         "missed and overdue assessments; rows not gradable",
     ),
     Scenario(
