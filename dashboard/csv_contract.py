@@ -14,6 +14,7 @@ import types
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import IO, Any
 
 import pandas as pd
@@ -70,6 +71,7 @@ class TableSpec:
     required: tuple[str, ...]
     booleans: frozenset[str]
     numbers: dict[str, type]
+    times: dict[str, type]  # datetime or date columns, parsed as ISO 8601
 
 
 def _base_type(annotation: Any) -> Any:
@@ -94,6 +96,7 @@ def spec_of(model: type[BaseModel], columns: Iterable[str] | None = None) -> Tab
         required=tuple(name for name in names if fields[name].is_required()),
         booleans=frozenset(name for name, kind in kinds.items() if kind is bool),
         numbers={name: kind for name, kind in kinds.items() if kind in (int, float)},
+        times={name: kind for name, kind in kinds.items() if kind in (datetime, date)},
     )
 
 
@@ -185,6 +188,13 @@ def _convert(
                 problems.append(Problem(number, name, cell, "must be a whole number"))
                 continue
             record[name] = int(number_value) if kind is int else number_value
+        elif name in spec.times:
+            try:
+                record[name] = spec.times[name].fromisoformat(text)  # type: ignore[attr-defined]
+            except ValueError:
+                shape = "YYYY-MM-DDTHH:MM:SS" if spec.times[name] is datetime else "YYYY-MM-DD"
+                problems.append(Problem(number, name, cell, f"must be ISO 8601 ({shape})"))
+                continue
         else:
             record[name] = text
     return record, problems
