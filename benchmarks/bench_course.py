@@ -22,7 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from grading.bcells import b_cell_summary
 from grading.course import grade_course
+from grading.cytopenia import ctcae_frame
+from grading.immunoglobulin import ivig_summary
 from sample_data.generator import generate_cohort
 
 RESULTS = Path(__file__).resolve().parent / "results" / "course.json"
@@ -47,6 +50,17 @@ def main() -> None:
     course_s = time.perf_counter() - start
     after_mb = rss_mb()
     episodes = course.episodes
+    at = pd.Timestamp(cohort.assessments["observed_at"].max()).to_pydatetime()
+    labs_s = {}
+    start = time.perf_counter()
+    b_cell_summary(cohort.patients, cohort.labs)
+    labs_s["b_cell_summary"] = round(time.perf_counter() - start, 2)
+    start = time.perf_counter()
+    ivig_summary(cohort.patients, cohort.labs, cohort.drugs, cohort.infections, at)
+    labs_s["ivig_summary"] = round(time.perf_counter() - start, 2)
+    start = time.perf_counter()
+    ctcae_frame(cohort.labs, {})
+    labs_s["ctcae_frame"] = round(time.perf_counter() - start, 2)
     result = {
         "measured_at": datetime.now().isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {platform.python_implementation()} "
@@ -60,11 +74,13 @@ def main() -> None:
         "generate_seconds": round(generate_s, 2),
         "grade_course_seconds": round(course_s, 2),
         "assessments_per_second": round(len(cohort.assessments) / course_s),
+        "lab_summaries_seconds": labs_s,
         "episodes": {
             syndrome: int((episodes["syndrome"] == syndrome).sum()) for syndrome in ("CRS", "ICANS")
         },
         "max_rss_mb_before_grading": round(before_mb, 1),
         "max_rss_mb_after_grading": round(after_mb, 1),
+        "max_rss_mb_at_end": round(rss_mb(), 1),
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
