@@ -7,6 +7,7 @@ Spellings are matched after folding case, spaces, "µ"/"u" and "^"/"*" (UCUM wri
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
 
 import numpy as np
 import pandas as pd
@@ -84,7 +85,7 @@ def to_canonical(analyte: Analyte, value: float, unit: str) -> Converted:
     factor = factors.get(fold(unit))
     if factor is None:
         raise UnknownUnitError(analyte.value, unit, allowed_units(analyte))
-    if factor == 1.0:
+    if factor == 1.0 and fold(unit) == fold(canonical):
         return Converted(value, canonical, None)
     converted = round(value * factor, 6)
     remark = f"{analyte.value} {value:g} {unit} = {converted:g} {canonical}"
@@ -92,9 +93,14 @@ def to_canonical(analyte: Analyte, value: float, unit: str) -> Converted:
 
 
 def fahrenheit_to_celsius(value_f: float) -> Converted:
-    """°F to °C, rounded down to 0.01 °C so that a value below 100.4 °F never becomes fever."""
-    celsius = np.floor((value_f - 32.0) * 5.0 / 9.0 * 100.0 + 1e-9) / 100.0
-    return Converted(float(celsius), "°C", f"temperature {value_f:g} °F = {celsius:g} °C")
+    """°F to °C in exact decimal arithmetic, rounded down to 0.01 °C.
+
+    100.4 °F is exactly 38.0 °C (fever, R-CRS-1), and rounding down means a conversion never
+    crosses a cut-point upwards: 100.39 °F gives 37.99 °C, not 38.0.
+    """
+    exact = (Decimal(str(value_f)) - 32) * 5 / 9
+    celsius = float(exact.quantize(Decimal("0.01"), rounding=ROUND_FLOOR))
+    return Converted(celsius, "°C", f"temperature {value_f:g} °F = {celsius:g} °C")
 
 
 def celsius_to_fahrenheit(value_c: float) -> float:

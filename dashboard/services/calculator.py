@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from decimal import ROUND_FLOOR, Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -49,6 +48,7 @@ from grading import (
     Status,
     TocilizumabDose,
     grade_assessment,
+    units,
 )
 from grading.assessment import ERROR_FIELD
 
@@ -323,13 +323,8 @@ def _incomplete(prefix: str, values: Mapping[str, int | None], what: str) -> lis
 
 
 def fahrenheit_to_celsius(fahrenheit: float) -> float:
-    """°F to °C in exact decimal arithmetic, rounded down to 0.01 °C.
-
-    100.4 °F is exactly 38.0 °C (fever, R-CRS-1), and rounding down means a conversion never
-    crosses a cut-point upwards: 100.39 °F gives 37.99 °C, not 38.0.
-    """
-    exact = (Decimal(str(fahrenheit)) - 32) * 5 / 9
-    return float(exact.quantize(Decimal("0.01"), rounding=ROUND_FLOOR))
+    """°F to °C, rounded down to 0.01 °C (:func:`grading.units.fahrenheit_to_celsius`)."""
+    return units.fahrenheit_to_celsius(fahrenheit).value
 
 
 def _show(value: float) -> str:
