@@ -1,0 +1,65 @@
+"""One unit of work per user action: everything commits together or nothing does (Cosmic Python).
+
+    with UnitOfWork(engine, actor) as uow:
+        uow.assessments.add(assessment)
+        uow.commit()       # re-grades the touched patients and raises alerts, then commits
+
+Leaving the block without ``commit()`` (or on an exception) rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from dashboard.store.access import Actor
+from dashboard.store.people import PatientRepository, PeopleRepository
+from dashboard.store.records import ASSESSMENTS, DRUGS, LABS, RecordRepository
+
+#: Called before commit with the session and the patients whose records changed; the alert
+#: engine registers itself here (dashboard.store.alert_engine).
+AfterWrite = Callable[[Session, set[str]], None]
+_after_write: list[AfterWrite] = []
+
+
+def on_write(hook: AfterWrite) -> AfterWrite:
+    _after_write.append(hook)
+    return hook
+
+
+class UnitOfWork:
+    def __init__(self, engine: Engine, actor: Actor) -> None:
+        self.engine, self.actor = engine, actor
+        self._committed = False
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = Session(self.engine, expire_on_commit=False, autoflush=True)
+        self.people = PeopleRepository(self.session, self.actor)
+        self.patients = PatientRepository(self.session, self.actor)
+        self.assessments = RecordRepository(self.session, self.actor, ASSESSMENTS)
+        self.labs = RecordRepository(self.session, self.actor, LABS)
+        self.drugs = RecordRepository(self.session, self.actor, DRUGS)
+        return self
+
+    def commit(self) -> None:
+        touched = self.assessments.touched | self.labs.touched | self.drugs.touched
+        if touched:
+            for hook in _after_write:
+                hook(self.session, touched)
+        self.session.commit()
+        self._committed = True
+        for repository in (self.assessments, self.labs, self.drugs):
+            repository.touched.clear()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if not self._committed or kind is not None:
+            self.session.rollback()
+        self.session.close()
