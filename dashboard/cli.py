@@ -5,9 +5,13 @@
     cartwatch sample --patients N --seed S --out DIR
     cartwatch docs [--check]
     cartwatch policy
+    cartwatch db upgrade [--url URL]
+    cartwatch audit verify [--url URL]
 
-'-' means standard input or output. Exit status: 0 success, 2 bad input (every problem on standard
-error, nothing written), 1 stale docs.
+'-' means standard input or output. ``--url`` defaults to CARTWATCH_DATABASE_URL, else the SQLite
+file in the user data folder (dashboard.store.config). Exit status: 0 success, 2 bad input (every
+problem on standard error, nothing written; for the database commands also a database that cannot
+be opened or migrated, nothing changed), 1 stale docs or a broken audit chain.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import io
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from pydantic import ValidationError
@@ -25,7 +30,11 @@ from grading import ASCO_2021, DISCLAIMER, Policy, grade_frame
 from grading.course import EPISODE_COLUMNS, MASKING, grade_course
 from grading.review_sheets import sheets
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs" / "criteria"
+URL_HELP = "database URL (default: CARTWATCH_DATABASE_URL, else the SQLite file in the data folder)"
 
 
 class InputError(Exception):
@@ -56,6 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     docs.add_argument("--check", action="store_true", help="only check that they are up to date")
     docs.add_argument("--dir", type=Path, default=DOCS_DIR)
     commands.add_parser("policy", help="print the default escalation policy as JSON")
+    db = commands.add_parser("db", help="the database").add_subparsers(dest="action", required=True)
+    upgrade = db.add_parser("upgrade", help="apply pending migrations; print the revision")
+    upgrade.add_argument("--url", help=URL_HELP)
+    audit = commands.add_parser("audit", help="the audit trail")
+    verify = audit.add_subparsers(dest="action", required=True).add_parser(
+        "verify", help="check the hash chain of the audit log, entry by entry"
+    )
+    verify.add_argument("--url", help=URL_HELP)
     args = parser.parse_args(argv)
     try:
         if args.command == "grade":
@@ -64,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
             return _episodes(args, _policy(args.policy))
         if args.command == "sample":
             return _sample(args.patients, args.seed, args.out)
+        if args.command == "db":
+            return _db_upgrade(args.url)
+        if args.command == "audit":
+            return _audit_verify(args.url)
     except InputError as error:
         print(error, file=sys.stderr)
         return 2
@@ -173,6 +194,81 @@ def _docs(directory: Path, check: bool) -> int:
         return 1
     print("review sheets " + ("up to date" if not stale else f"written: {', '.join(stale)}"))
     return 0
+
+
+def _db_upgrade(url: str | None) -> int:
+    from dashboard.store.database import current_revision
+
+    engine = _open_database(url, migrate=True)
+    try:
+        shown = engine.url.render_as_string(hide_password=True)
+        print(f"{shown}: at revision {current_revision(engine)} (head)")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _audit_verify(url: str | None) -> int:
+    """Read-only: verifies the database as it is, so it can be run before an upgrade."""
+    from sqlalchemy.orm import Session
+
+    from dashboard.store import audit
+
+    engine = _open_database(url, migrate=False)
+    try:
+        with Session(engine) as session:
+            result = audit.verify(session)
+    finally:
+        engine.dispose()
+    if result.ok:
+        print(result.message)
+        return 0
+    detail = result.message.removeprefix(f"entry {result.first_broken}: ")
+    print(f"audit chain broken at entry {result.first_broken}: {detail}", file=sys.stderr)
+    return 1
+
+
+def _open_database(url: str | None, *, migrate: bool) -> Engine:
+    """An engine on ``url``: migrated to head, or (``migrate=False``) an existing cartwatch
+    database left as it is. Problems opening it become :class:`InputError`."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from dashboard.store.config import database_url
+    from dashboard.store.database import current_revision, open_database
+    from dashboard.store.engine import make_engine
+    from dashboard.store.errors import StoreError
+
+    target = database_url() if url is None else url
+    try:
+        parsed = make_url(target)
+    except ArgumentError:
+        raise InputError(
+            f"{target!r} is not a database URL; expected for example sqlite:///path/cartwatch.db "
+            "or postgresql+psycopg://user@host/db"
+        ) from None
+    shown = parsed.render_as_string(hide_password=True)
+    full = parsed.render_as_string(hide_password=False)
+    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if not migrate and file and file != ":memory:" and not Path(file).exists():
+        # Checked before connecting, which would create an empty file and verify that.
+        raise InputError(f"{shown}: no such database file")
+    try:
+        if migrate:
+            return open_database(full)
+        engine = make_engine(full)
+        try:
+            revision = current_revision(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+    except (SQLAlchemyError, StoreError, ImportError) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise InputError(f"{shown}: cannot open the database ({reason})") from None
+    if revision is None:
+        engine.dispose()
+        raise InputError(f"{shown}: not a cartwatch database (no migration applied)")
+    return engine
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from dashboard.store.access import SYSTEM, Actor, Role
+from dashboard.store.database import upgrade
 from dashboard.store.engine import make_engine
-from dashboard.store.schema import Base
 from dashboard.store.unit_of_work import UnitOfWork
 from grading.records import Patient
 
@@ -45,8 +45,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 def create_schema(engine: Engine) -> None:
-    """Build the schema the way the app does (replaced by Alembic migrations when they land)."""
-    Base.metadata.create_all(engine)
+    """Build the schema the way the app does: the Alembic migrations, up to head."""
+    upgrade(engine)
 
 
 @pytest.fixture
