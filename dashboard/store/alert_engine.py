@@ -1,0 +1,316 @@
+"""The alert engine: after every write, re-grade the touched patients and raise or resolve alerts.
+
+:func:`refresh` runs inside the writer's unit of work, just before its commit (it is registered with
+:func:`dashboard.store.unit_of_work.on_write`), so the grades and alerts commit with the record that
+caused them or not at all. Importing this module installs it (:func:`install`). For each touched
+patient it
+
+1. reads the current (not withdrawn) assessments, drugs and labs and grades the course once
+   (:func:`grading.course.grade_course`);
+2. replaces the patient's :class:`GradeRow` rows (derived data, recomputed every time, never a
+   clinical value) with one row per current assessment version;
+3. collects the findings (:func:`grading.monitor.course_findings`, :func:`grading.monitor.lab_findings`
+   with no infections yet, and the items overdue at ``at`` from :func:`grading.schedule.due_items`);
+4. raises each finding once: the key ``patient|kind|rule_id|finding time (ISO)`` is unique, a new key
+   opens an alert (audited ``raise``), a known key is left as it is (state and notes kept);
+5. resolves, as the system, every unresolved alert whose finding is gone (audited ``resolve``), and
+   reopens an alert the system resolved when its finding comes back (audited ``reopen``).
+
+Decisions:
+
+- Every severity is an alert, ``info`` included (CRS grade 1 is for the physician to see).
+- Acknowledged alerts are resolved too when their finding disappears: the acknowledgement note stays.
+  An alert resolved by a person stays resolved even if its finding returns (their decision stands);
+  one resolved by the system reopens (as open), so that undoing a mistaken correction cannot hide a
+  finding.
+- The early ICAHT finding is evaluated as of ``at`` and stamped with it; it is keyed by the infusion
+  (its day 0-30 window starts there) so that it is raised once per grade, not at every write.
+- Assessment findings are not cut at ``at``: an entry whose clinical time is a little ahead of the
+  server clock must still raise its alert.
+- Everything that changes alerts first locks the audit head, as every writer already does
+  (:func:`queue_behind_writers`): the second of two writers sees the first one's alerts and does
+  not raise them again, and nothing deadlocks.
+- Time alone makes items overdue; call :func:`refresh` for every patient periodically to raise those
+  between writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dashboard.store import audit
+from dashboard.store.access import SYSTEM
+from dashboard.store.records import ASSESSMENTS, DRUGS, LABS
+from dashboard.store.schema import AlertRow, AuditHead, GradeRow, Patient
+from dashboard.store.unit_of_work import on_write
+from grading.course import MASKING, grade_course
+from grading.monitor import COLUMNS as FINDING_COLUMNS
+from grading.monitor import course_findings, lab_findings
+from grading.policy import Policy
+from grading.policy_asco_2021 import ASCO_2021
+from grading.records import InfectionEvent
+from grading.records import Patient as PatientRecord
+from grading.schedule import due_items
+
+#: The grading policy the engine applies (named on every grade row).
+POLICY: Policy = ASCO_2021
+#: Why the system resolved an alert, by kind (the default covers every other kind).
+RESOLVED_CORRECTED = "finding no longer present after the record was corrected"
+RESOLVED_DONE = "no longer overdue: the item was recorded or its schedule moved on"
+RESOLVE_NOTES = {"missed_assessment": RESOLVED_DONE}
+#: Assessment fields the grading reads (the ICE and CAPD items are summed into their scores).
+GRADED_FIELDS = tuple(f for f in ASSESSMENTS.fields if f not in ("ice_items", "capd_items"))
+KEY_LENGTH = 300  # AlertRow.dedup_key
+RULE_LENGTH = 200  # AlertRow.rule_id
+EARLY_ICAHT = "ICAHT-EARLY"
+UNRESOLVED = ("open", "acknowledged")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding as the engine stores it."""
+
+    key: str
+    kind: str
+    severity: str
+    rule_id: str
+    detail: str
+    citation: str
+    evidence: str
+    at: datetime  # clinical time, naive like the clinical columns
+
+
+def refresh(session: Session, patient_ids: Iterable[str], at: datetime | None = None) -> None:
+    """Re-grade each patient and bring its alerts up to date, inside the caller's transaction.
+
+    ``at`` (naive, clinical clock; default now in UTC) is when overdue items and lab findings are
+    evaluated. Nothing is committed here.
+    """
+    moment = at or datetime.now(UTC).replace(tzinfo=None)
+    now = datetime.now(UTC)
+    queue_behind_writers(session)
+    for patient_id in sorted(set(patient_ids)):
+        patient = session.get(Patient, patient_id)
+        if patient is not None:
+            _refresh_patient(session, patient, moment, now)
+    session.flush()
+
+
+def queue_behind_writers(session: Session) -> None:
+    """Lock the audit head, which every writer locks first (its first audit entry does).
+
+    Refreshes and alert changes take it first too, so on PostgreSQL everything that touches alerts
+    queues in one order: a second writer sees the first one's alerts (no duplicate key), and an
+    acknowledgement cannot deadlock with a write that resolves the same alert. (SQLite writers
+    already queue for the whole database.)
+    """
+    session.execute(select(AuditHead).where(AuditHead.head_id == 1).with_for_update()).first()
+
+
+def _refresh_patient(session: Session, patient: Patient, at: datetime, now: datetime) -> None:
+    rows = list(_current(session, ASSESSMENTS.row, patient.patient_id, "observed_at"))
+    assessments = _frame([{f: getattr(r, f) for f in GRADED_FIELDS} for r in rows], GRADED_FIELDS)
+    drugs = _frame(
+        [{f: getattr(r, f) for f in DRUGS.fields}
+         for r in _current(session, DRUGS.row, patient.patient_id, "given_at")],
+        DRUGS.fields,
+    )  # fmt: skip
+    labs = _frame(
+        [{f: getattr(r, f) for f in LABS.fields}
+         for r in _current(session, LABS.row, patient.patient_id, "collected_at")],
+        LABS.fields,
+    )  # fmt: skip
+    fields = tuple(PatientRecord.model_fields)
+    patients = _frame([{f: getattr(patient, f) for f in fields}], fields)
+
+    parts = []
+    if rows:
+        course = grade_course(assessments, drugs, patients, POLICY)
+        _replace_grades(session, patient.patient_id, course.assessments, rows, now)
+        parts.append(course_findings(course, POLICY))
+    else:
+        _replace_grades(session, patient.patient_id, pd.DataFrame(), [], now)
+    parts.append(_overdue(patients, assessments, labs, at))
+    infections = _frame([], tuple(InfectionEvent.model_fields))
+    parts.append(lab_findings(patients, labs, drugs, infections, at))
+    found = pd.concat([p for p in parts if not p.empty] or [_frame([], FINDING_COLUMNS)])
+    findings = _findings(patient.patient_id, found, patient.infusion_at)
+    _upsert_alerts(session, patient.patient_id, findings, now)
+
+
+def _current(session: Session, row: Any, patient_id: str, time: str) -> Iterable[Any]:
+    return session.execute(
+        select(row)
+        .where(row.patient_id == patient_id, row.status == "current")
+        .order_by(getattr(row, time), row.row_id)
+    ).scalars()
+
+
+def _frame(records: list[dict[str, Any]], columns: Iterable[str]) -> pd.DataFrame:
+    return pd.DataFrame.from_records(records, columns=list(columns))
+
+
+def _replace_grades(
+    session: Session, patient_id: str, graded: pd.DataFrame, rows: list[Any], now: datetime
+) -> None:
+    """One grade row per current assessment version; rows of older versions are removed."""
+    stale = {
+        g.assessment_row_id: g
+        for g in session.execute(select(GradeRow).where(GradeRow.patient_id == patient_id))
+        .scalars()
+        .all()
+    }
+    for record in graded.to_dict("records"):
+        row_id = int(rows[int(record["_row"])].row_id)
+        grade = stale.pop(row_id, None)
+        if grade is None:
+            grade = GradeRow(assessment_row_id=row_id, patient_id=patient_id)
+            session.add(grade)
+        grade.crs_grade = _grade(record["crs_grade"])
+        grade.crs_status = str(record["crs_status"])
+        grade.crs_reason = str(record["crs_reason"])
+        grade.icans_grade = _grade(record["icans_grade"])
+        grade.icans_status = str(record["icans_status"])
+        grade.icans_reason = str(record["icans_reason"])
+        grade.masked = bool(record[MASKING])
+        grade.flags = _flags(record)
+        grade.policy = POLICY.name
+        grade.graded_at = now
+    for gone in stale.values():
+        session.delete(gone)
+
+
+def _grade(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def _flags(record: dict[Any, Any]) -> str:
+    """The escalation flags that are on, e.g. ``tocilizumab=indicated, steroids, icu``."""
+    flags = [f"tocilizumab={record['tocilizumab_flag']}"] if record["tocilizumab_flag"] else []
+    flags += [name for name in ("steroids", "icu") if bool(record[f"{name}_indicated"])]
+    return ", ".join(flags)
+
+
+def _overdue(
+    patients: pd.DataFrame, assessments: pd.DataFrame, labs: pd.DataFrame, at: datetime
+) -> pd.DataFrame:
+    """Items overdue at ``at``, as findings (the same rows as grading.monitor.monitor_cohort)."""
+    items = due_items(patients, assessments, labs, pd.Timestamp(at))
+    missed = items[items["status"] == "overdue"]
+    return _frame(
+        [
+            {"patient_id": r["patient_id"], "kind": "missed_assessment", "severity": "warning",
+             "at": r["due_at"], "rule_id": f"SCHEDULE-{str(r['item']).upper()}",
+             "detail": f"{r['item']} overdue by {r['overdue_hours']:g} h ({r['phase']})",
+             "citation": "course policy schedule", "evidence": "policy"}
+            for r in missed.to_dict("records")
+        ],
+        FINDING_COLUMNS,
+    )  # fmt: skip
+
+
+def _findings(patient_id: str, found: pd.DataFrame, infusion_at: datetime) -> dict[str, Finding]:
+    """Findings by their deduplication key (the first of equal keys wins)."""
+    out: dict[str, Finding] = {}
+    for r in found.to_dict("records"):
+        rule_id = str(r["rule_id"])[:RULE_LENGTH]
+        kind = str(r["kind"])
+        stamp = pd.Timestamp(r["at"])
+        anchored = rule_id.startswith(EARLY_ICAHT) or pd.isna(stamp)
+        when = infusion_at if anchored else stamp.to_pydatetime().replace(tzinfo=None)
+        key = dedup_key(patient_id, kind, rule_id, when)
+        out.setdefault(
+            key,
+            Finding(key, kind, str(r["severity"]), rule_id, str(r["detail"]),
+                    str(r["citation"]), str(r["evidence"]), when),
+        )  # fmt: skip
+    return out
+
+
+def dedup_key(patient_id: str, kind: str, rule_id: str, at: datetime) -> str:
+    """``patient|kind|rule_id|time``; a key longer than the column keeps a hash of the whole."""
+    key = f"{patient_id}|{kind}|{rule_id}|{at.isoformat()}"
+    if len(key) <= KEY_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{key[: KEY_LENGTH - len(digest) - 1]}#{digest}"
+
+
+def _upsert_alerts(
+    session: Session, patient_id: str, findings: dict[str, Finding], now: datetime
+) -> None:
+    known = {
+        a.dedup_key: a
+        for a in session.execute(select(AlertRow).where(AlertRow.patient_id == patient_id))
+        .scalars()
+        .all()
+    }
+    for key, finding in findings.items():
+        alert = known.get(key)
+        if alert is None:
+            _raise(session, patient_id, finding, now)
+        elif alert.state == "resolved" and alert.resolved_by is None:
+            _reopen(session, alert)
+    for key, alert in known.items():
+        if key not in findings and alert.state in UNRESOLVED:
+            _resolve(session, alert, now)
+
+
+def _raise(session: Session, patient_id: str, finding: Finding, now: datetime) -> None:
+    alert = AlertRow(
+        dedup_key=finding.key, patient_id=patient_id, kind=finding.kind,
+        severity=finding.severity, rule_id=finding.rule_id, detail=finding.detail,
+        citation=finding.citation, evidence=finding.evidence, finding_at=finding.at,
+        raised_at=now, state="open",
+    )  # fmt: skip
+    session.add(alert)
+    session.flush()
+    audit.append(session, SYSTEM.username, "raise", "alert", str(alert.alert_id),
+                 {"patient_id": patient_id, "kind": finding.kind, "severity": finding.severity,
+                  "rule_id": finding.rule_id, "finding_at": finding.at.isoformat(),
+                  "detail": finding.detail})  # fmt: skip
+
+
+def _resolve(session: Session, alert: AlertRow, now: datetime) -> None:
+    """Resolved by the system: ``resolved_by`` stays empty (the system is no user account)."""
+    note = RESOLVE_NOTES.get(alert.kind, RESOLVED_CORRECTED)
+    previous = alert.state
+    alert.state, alert.resolved_by, alert.resolved_at, alert.resolve_note = (
+        "resolved", None, now, note
+    )  # fmt: skip
+    audit.append(session, SYSTEM.username, "resolve", "alert", str(alert.alert_id),
+                 {"patient_id": alert.patient_id, "kind": alert.kind, "rule_id": alert.rule_id,
+                  "previous_state": previous, "note": note})  # fmt: skip
+
+
+def _reopen(session: Session, alert: AlertRow) -> None:
+    """The finding the system saw disappear is back (a correction was undone): open again, so
+    that it is seen again even if it had been acknowledged before."""
+    note = "finding present again after the record was corrected"
+    alert.state = "open"
+    alert.resolved_at, alert.resolve_note = None, None
+    audit.append(session, SYSTEM.username, "reopen", "alert", str(alert.alert_id),
+                 {"patient_id": alert.patient_id, "kind": alert.kind, "rule_id": alert.rule_id,
+                  "state": alert.state, "note": note})  # fmt: skip
+
+
+_installed = False
+
+
+def install() -> None:
+    """Register :func:`refresh` with the unit of work (once, however often it is called)."""
+    global _installed
+    if not _installed:
+        on_write(refresh)
+        _installed = True
+
+
+install()
