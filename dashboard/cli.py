@@ -73,8 +73,18 @@ def main(argv: list[str] | None = None) -> int:
         "verify", help="check the hash chain of the audit log, entry by entry"
     )
     verify.add_argument("--url", help=URL_HELP)
+    importing = commands.add_parser("import", help="import a CSV file into the database")
+    importing.add_argument("kind", choices=["patients", "assessments", "labs", "drugs"])
+    importing.add_argument("file", type=Path)
+    importing.add_argument("--user", required=True, help="who imports (password: "
+                           "CARTWATCH_PASSWORD or asked for)")  # fmt: skip
+    importing.add_argument("--url", help=URL_HELP)
+    load = commands.add_parser("load-sample", help="load the sample cohort and demo accounts")
+    load.add_argument("--url", help=URL_HELP)
     args = parser.parse_args(argv)
     try:
+        if args.command in ("import", "load-sample"):
+            return _store_command(args)
         if args.command == "grade":
             return _grade(args.input, args.drugs, args.output, _policy(args.policy))
         if args.command == "episodes":
@@ -92,6 +102,20 @@ def main(argv: list[str] | None = None) -> int:
         return _docs(args.dir, args.check)
     print(ASCO_2021.model_dump_json(indent=2))
     return 0
+
+
+def _store_command(args: argparse.Namespace) -> int:
+    from dashboard.cli_store import CommandError, run_import, run_load_sample
+
+    engine = _open_database(args.url, migrate=True)
+    try:
+        if args.command == "import":
+            return run_import(engine, args.kind, args.file, args.user)
+        return run_load_sample(engine)
+    except CommandError as error:
+        raise InputError(str(error)) from None
+    finally:
+        engine.dispose()
 
 
 def _policy(path: str | None) -> Policy:

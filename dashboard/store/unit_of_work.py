@@ -63,3 +63,6 @@ class UnitOfWork:
         if not self._committed or kind is not None:
             self.session.rollback()
         self.session.close()
+
+
+from dashboard.store import alert_engine as _alert_engine  # noqa: E402, F401  (installs the hook)
