@@ -81,9 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     importing.add_argument("--url", help=URL_HELP)
     load = commands.add_parser("load-sample", help="load the sample cohort and demo accounts")
     load.add_argument("--url", help=URL_HELP)
+    alerts = commands.add_parser("alerts", help="alerts").add_subparsers(
+        dest="action", required=True
+    )
+    refresh = alerts.add_parser("refresh", help="re-grade every patient and update alerts now")
+    refresh.add_argument("--url", help=URL_HELP)
     args = parser.parse_args(argv)
     try:
-        if args.command in ("import", "load-sample"):
+        if args.command in ("import", "load-sample", "alerts"):
             return _store_command(args)
         if args.command == "grade":
             return _grade(args.input, args.drugs, args.output, _policy(args.policy))
@@ -105,12 +110,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _store_command(args: argparse.Namespace) -> int:
-    from dashboard.cli_store import CommandError, run_import, run_load_sample
+    from dashboard.cli_store import CommandError, run_import, run_load_sample, run_refresh
 
     engine = _open_database(args.url, migrate=True)
     try:
         if args.command == "import":
             return run_import(engine, args.kind, args.file, args.user)
+        if args.command == "alerts":
+            return run_refresh(engine)
         return run_load_sample(engine)
     except CommandError as error:
         raise InputError(str(error)) from None

@@ -7,12 +7,14 @@ import os
 import sys
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
+from dashboard.store import alert_engine
 from dashboard.store.access import SYSTEM, Actor
 from dashboard.store.errors import AccessDeniedError
 from dashboard.store.importer import KINDS, ImportRejectedError, import_file
 from dashboard.store.sample import NotADemoDatabaseError, load_sample
+from dashboard.store.schema import AlertRow, Patient
 from dashboard.store.unit_of_work import UnitOfWork
 
 PASSWORD_VAR = "CARTWATCH_PASSWORD"
@@ -72,4 +74,18 @@ def run_load_sample(engine: Engine) -> int:
         print(f"  {account.username:<16} {account.role.value:<11} {account.password:<22} {sites}")
     for kind, count in loaded["stored"].items():
         print(f"  {kind}: {count} stored, {loaded['skipped'][kind]} already there")
+    return 0
+
+
+def run_refresh(engine: Engine) -> int:
+    """Re-grade every patient and update alerts now, so that overdue assessments and IVIG due
+    dates become alerts between writes too. Run it on a schedule (cron, systemd timer)."""
+    with UnitOfWork(engine, SYSTEM) as uow:
+        patient_ids = list(uow.session.execute(select(Patient.patient_id)).scalars())
+        alert_engine.refresh(uow.session, patient_ids)
+        uow.session.commit()
+        rows = uow.session.execute(select(AlertRow.state, func.count()).group_by(AlertRow.state))
+        counts = {str(state): int(count) for state, count in rows}
+    shown = ", ".join(f"{count} {state}" for state, count in sorted(counts.items())) or "none"
+    print(f"refreshed {len(patient_ids)} patients; alerts: {shown}")
     return 0

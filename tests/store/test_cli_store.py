@@ -23,6 +23,12 @@ def test_load_sample_then_import_and_verify(
     assert "assessments: 0 stored, 4318 already there" in capsys.readouterr().out
     assert main(["audit", "verify", "--url", url]) == 0
     assert "audit chain intact" in capsys.readouterr().out
+    # A scheduled refresh changes nothing when nothing changed: no duplicate, nothing resolved.
+    assert main(["alerts", "refresh", "--url", url]) == 0
+    first = capsys.readouterr().out
+    assert main(["alerts", "refresh", "--url", url]) == 0
+    assert capsys.readouterr().out == first
+    assert "resolved" not in first
 
     bad = tmp_path / "bad.csv"
     lines = (COHORT / "assessments.csv").read_text().splitlines()[:3]
