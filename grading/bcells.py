@@ -36,7 +36,16 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from grading.criteria import Between, Blank, BoolArray, Condition, Evidence, Record
+from grading.criteria import (
+    Between,
+    Blank,
+    BoolArray,
+    Condition,
+    Evidence,
+    Record,
+    as_datetimes,
+    require_columns,
+)
 from grading.records import Analyte, LabResult, Patient, Product
 from grading.units import labs_to_canonical, to_canonical
 
@@ -686,16 +695,6 @@ _APLASTIC, _PRESENT, _NOT_ASSESSABLE = 1, 0, -1
 _CODES = {"aplastic": _APLASTIC, "present": _PRESENT, "not_assessable": _NOT_ASSESSABLE}
 
 
-def _require(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise ValueError(f"{name} needs the columns {', '.join(missing)}")
-
-
-def _datetimes(column: pd.Series) -> pd.Series:
-    return column if pd.api.types.is_datetime64_any_dtype(column) else pd.to_datetime(column)
-
-
 def _per_row(per_patient: pd.Series, patient_id: pd.Series) -> pd.Series:
     """``per_patient`` (indexed by patient id) looked up for every row of ``patient_id``."""
     return pd.Series(per_patient.reindex(patient_id).to_numpy(), index=patient_id.index)
@@ -708,7 +707,7 @@ def _sample_frame(labs: pd.DataFrame, ids: pd.Index, policy: BCellPolicy) -> pd.
     keep = analyte.isin(list(fields)) & labs["patient_id"].isin(ids) & labs["value"].notna()
     sub = labs.loc[keep, ["patient_id", "collected_at", "analyte", "value", "unit"]].copy()
     sub["analyte"] = analyte[keep]
-    sub["collected_at"] = _datetimes(sub["collected_at"])
+    sub["collected_at"] = as_datetimes(sub["collected_at"])
     sub = labs_to_canonical(sub)
     sub["value_canonical"] = np.round(sub["value_canonical"].to_numpy(dtype=float), 6)
     sub = sub.sort_values("collected_at", kind="stable").drop_duplicates(
@@ -752,12 +751,12 @@ def b_cell_summary(
     ignored. ``days_to_recovery`` is the study day of ``recovery_at`` (day 0 = infusion).
     """
     policy = policy or BCellPolicy()
-    _require(patients, "patients", ("patient_id", "product", "infusion_at"))
-    _require(labs, "labs", ("patient_id", "collected_at", "analyte", "value", "unit"))
+    require_columns(patients, "patients", ("patient_id", "product", "infusion_at"))
+    require_columns(labs, "labs", ("patient_id", "collected_at", "analyte", "value", "unit"))
     if patients["patient_id"].duplicated().any():
         raise ValueError("patients lists a patient_id twice")
     ids = pd.Index(patients["patient_id"])
-    infusion = pd.Series(_datetimes(patients["infusion_at"]).to_numpy(), index=ids)
+    infusion = pd.Series(as_datetimes(patients["infusion_at"]).to_numpy(), index=ids)
 
     wide = _sample_frame(labs, ids, policy)
     pid = wide["patient_id"]

@@ -10,7 +10,7 @@ blank is "not assessed", not normal.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -233,6 +233,18 @@ def evaluate_domain_frame(
         grade[hit] = criterion.grade
         which[hit] = index
     return grade, which
+
+
+def require_columns(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
+    """Raise ValueError naming the columns a cohort frame lacks."""
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} needs the columns {', '.join(missing)}")
+
+
+def as_datetimes(column: pd.Series) -> pd.Series:
+    """The column as datetimes, converted only when it is not already."""
+    return column if pd.api.types.is_datetime64_any_dtype(column) else pd.to_datetime(column)
 
 
 def _num(value: float) -> str:

@@ -19,7 +19,7 @@ section 7.3, 2026-11-25).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
@@ -29,7 +29,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from grading.bcells import Finding, Rule
-from grading.criteria import Between, Blank
+from grading.criteria import Between, Blank, as_datetimes, require_columns
 from grading.records import (
     Analyte,
     Drug,
@@ -517,16 +517,6 @@ def assess_ivig(
 # --- the cohort, vectorised -----------------------------------------------------------------------
 
 
-def _require(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise ValueError(f"{name} needs the columns {', '.join(missing)}")
-
-
-def _datetimes(column: pd.Series) -> pd.Series:
-    return column if pd.api.types.is_datetime64_any_dtype(column) else pd.to_datetime(column)
-
-
 def ivig_summary(
     patients: pd.DataFrame,
     labs: pd.DataFrame,
@@ -543,10 +533,10 @@ def ivig_summary(
     Rows after ``at``, rows of patients not listed and lab rows without a value are ignored.
     """
     policy = policy or IgPolicy()
-    _require(patients, "patients", ("patient_id",))
-    _require(labs, "labs", ("patient_id", "collected_at", "analyte", "value", "unit"))
-    _require(drugs, "drugs", ("patient_id", "given_at", "drug"))
-    _require(infections, "infections", ("patient_id", "onset_at", "serious"))
+    require_columns(patients, "patients", ("patient_id",))
+    require_columns(labs, "labs", ("patient_id", "collected_at", "analyte", "value", "unit"))
+    require_columns(drugs, "drugs", ("patient_id", "given_at", "drug"))
+    require_columns(infections, "infections", ("patient_id", "onset_at", "serious"))
     if patients["patient_id"].duplicated().any():
         raise ValueError("patients lists a patient_id twice")
     ids = pd.Index(patients["patient_id"])
@@ -560,7 +550,7 @@ def ivig_summary(
     )
     igg = labs.loc[keep, ["patient_id", "collected_at", "analyte", "value", "unit"]].copy()
     igg["analyte"] = Analyte.IGG.value
-    igg["collected_at"] = _datetimes(igg["collected_at"])
+    igg["collected_at"] = as_datetimes(igg["collected_at"])
     igg = igg[igg["collected_at"] <= now]
     igg = labs_to_canonical(igg)
     igg["igg_mg_dl"] = np.round(igg["value_canonical"].to_numpy(dtype=float), 6)
@@ -568,7 +558,7 @@ def ivig_summary(
     last = igg.drop_duplicates("patient_id", keep="last").set_index("patient_id")
 
     # Serious infections with onset in [at - window, at].
-    onset = _datetimes(infections["onset_at"])
+    onset = as_datetimes(infections["onset_at"])
     start = now - pd.Timedelta(days=policy.recurrent_infections_window_days)
     counted = (
         infections["patient_id"].isin(ids)
@@ -579,7 +569,7 @@ def ivig_summary(
     serious = infections.loc[counted, "patient_id"].value_counts()
 
     # IVIG doses at or before `at`.
-    given_at = _datetimes(drugs["given_at"])
+    given_at = as_datetimes(drugs["given_at"])
     is_dose = (
         (drugs["drug"].astype(str) == Drug.IVIG.value)
         & drugs["patient_id"].isin(ids)

@@ -180,7 +180,9 @@ def _per_patient_findings(
         early = icaht.early
         if early.grade is not None and early.grade >= 3:
             rule = early.hits[0] if early.hits else None
-            rows.append((patient.patient_id, "cytopenia", "critical", at,
+            # Stamped at the start of its day 0-30 window (the infusion), not at the moment of
+            # evaluation, so that one grade is one finding however often it is re-evaluated.
+            rows.append((patient.patient_id, "cytopenia", "critical", patient.infusion_at,
                          rule.rule_id if rule else "ICAHT-EARLY",
                          f"early ICAHT grade {early.grade} ({icaht.provisional})",
                          rule.citation if rule else "Rejeski 2023", "S"))  # fmt: skip

@@ -23,8 +23,8 @@ Decisions:
   An alert resolved by a person stays resolved even if its finding returns (their decision stands);
   one resolved by the system reopens (as open), so that undoing a mistaken correction cannot hide a
   finding.
-- The early ICAHT finding is evaluated as of ``at`` and stamped with it; it is keyed by the infusion
-  (its day 0-30 window starts there) so that it is raised once per grade, not at every write.
+- The early ICAHT finding is stamped by grading.monitor with the infusion (its day 0-30 window
+  starts there), so it is raised once per grade, not at every write.
 - Assessment findings are not cut at ``at``: an entry whose clinical time is a little ahead of the
   server clock must still raise its alert.
 - Everything that changes alerts first locks the audit head, as every writer already does
@@ -70,7 +70,6 @@ RESOLVE_NOTES = {"missed_assessment": RESOLVED_DONE}
 GRADED_FIELDS = tuple(f for f in ASSESSMENTS.fields if f not in ("ice_items", "capd_items"))
 KEY_LENGTH = 300  # AlertRow.dedup_key
 RULE_LENGTH = 200  # AlertRow.rule_id
-EARLY_ICAHT = "ICAHT-EARLY"
 UNRESOLVED = ("open", "acknowledged")
 
 
@@ -224,8 +223,7 @@ def _findings(patient_id: str, found: pd.DataFrame, infusion_at: datetime) -> di
         rule_id = str(r["rule_id"])[:RULE_LENGTH]
         kind = str(r["kind"])
         stamp = pd.Timestamp(r["at"])
-        anchored = rule_id.startswith(EARLY_ICAHT) or pd.isna(stamp)
-        when = infusion_at if anchored else stamp.to_pydatetime().replace(tzinfo=None)
+        when = infusion_at if pd.isna(stamp) else stamp.to_pydatetime().replace(tzinfo=None)
         key = dedup_key(patient_id, kind, rule_id, when)
         out.setdefault(
             key,

@@ -11,9 +11,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from dashboard.store.schema import AuditEntry, AuditHead
@@ -35,33 +35,47 @@ def _payload(entry: AuditEntry) -> dict[str, Any]:
     }  # fmt: skip
 
 
+#: One entry to append: actor, action, entity, entity id, detail.
+Item = tuple[str, str, str, str, dict[str, Any]]
+
+
+class Chain:
+    """The chain's head, locked from construction until the transaction ends; entries go in with
+    one INSERT per :meth:`append`, each linked to the one before."""
+
+    def __init__(self, session: Session) -> None:
+        head = session.execute(
+            select(AuditHead).where(AuditHead.head_id == 1).with_for_update()
+        ).scalar_one_or_none()
+        if head is None:
+            head = AuditHead(head_id=1, seq=0, hash=GENESIS)
+            session.add(head)
+            session.flush()
+        self.session, self.head = session, head
+
+    def append(self, items: list[Item]) -> None:
+        at, seq, prev = datetime.now(UTC), self.head.seq, self.head.hash
+        rows = []
+        for actor, action, entity, entity_id, detail in items:
+            seq += 1
+            values: dict[str, Any] = {
+                "seq": seq, "at": at, "actor": actor, "action": action, "entity": entity,
+                "entity_id": entity_id, "detail": json.loads(json.dumps(detail, default=str)),
+                "prev_hash": prev,
+            }  # fmt: skip
+            values["hash"] = prev = _digest(prev, _payload(AuditEntry(**values)))
+            rows.append(values)
+        if rows:
+            self.session.execute(insert(cast(Table, AuditEntry.__table__)), rows)
+        self.head.seq, self.head.hash = seq, prev
+        self.session.flush()
+
+
 def append(
     session: Session, actor: str, action: str, entity: str, entity_id: str, detail: dict[str, Any]
-) -> AuditEntry:
+) -> None:
     """Add one entry to the chain inside the caller's transaction."""
-    head = session.execute(
-        select(AuditHead).where(AuditHead.head_id == 1).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(head_id=1, seq=0, hash=GENESIS)
-        session.add(head)
-        session.flush()
-    entry = AuditEntry(
-        seq=head.seq + 1,
-        at=datetime.now(UTC),
-        actor=actor,
-        action=action,
-        entity=entity,
-        entity_id=entity_id,
-        detail=json.loads(json.dumps(detail, default=str)),
-        prev_hash=head.hash,
-        hash="",
-    )
-    entry.hash = _digest(entry.prev_hash, _payload(entry))
-    session.add(entry)
-    head.seq, head.hash = entry.seq, entry.hash
-    session.flush()
-    return entry
+    Chain(session).append([(actor, action, entity, entity_id, detail)])
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,6 @@ import csv
 import dataclasses
 import hashlib
 import io
-import json
 import os
 import time
 import uuid
@@ -68,7 +67,7 @@ from dashboard.store import audit
 from dashboard.store.access import Actor, Role
 from dashboard.store.errors import AccessDeniedError, StoreError
 from dashboard.store.records import ASSESSMENTS, DRUGS, LABS, RecordKind, RecordRepository
-from dashboard.store.schema import AuditEntry, AuditHead, Patient, Site
+from dashboard.store.schema import Patient, Site
 from dashboard.store.unit_of_work import UnitOfWork
 from grading.records import Patient as PatientRecord
 
@@ -79,7 +78,6 @@ Progress = Callable[[int, int], None]
 Source = IO[str] | IO[bytes] | str | os.PathLike[str]
 BATCH_SIZE = 1000
 Key = tuple[Any, ...]
-AuditItem = tuple[str, str, str, str, dict[str, Any]]  # actor, action, entity, entity_id, detail
 _FIRST_VERSION = {"version": 1, "status": "current", "reason": None}
 
 
@@ -218,7 +216,7 @@ def import_into(
     if problems:
         raise ImportRejectedError(file_name, sorted(problems, key=_problem_order))
     assert contract is not None
-    chain = _AuditChain(session)  # locked from here to the end: checks and inserts agree
+    chain = audit.Chain(session)  # locked from here to the end: checks and inserts agree
     plan = _plan(session, target, contract)
     if plan.problems:
         raise ImportRejectedError(file_name, plan.problems)
@@ -523,7 +521,7 @@ def _insert(
     target: _Target,
     records: list[BaseModel],
     source: str,
-    chain: _AuditChain,
+    chain: audit.Chain,
     progress: Progress | None,
     batch_size: int,
 ) -> None:
@@ -535,7 +533,7 @@ def _insert(
     for start in range(0, total, batch_size):
         now = datetime.now(UTC)
         rows: list[dict[str, Any]] = []
-        entries: list[AuditItem] = []
+        entries: list[audit.Item] = []
         for record in records[start : start + batch_size]:
             if repository is None:  # as PatientRepository.add writes it
                 values = _patient_columns(record)
@@ -544,7 +542,7 @@ def _insert(
                 entries.append((actor.username, "create", "patient", values["patient_id"], detail))
                 continue
             values = repository.kind.to_columns(record)  # as RecordRepository.add writes it
-            late = repository._late(record, now)
+            late = repository.is_late(record, now)
             record_id = str(uuid.uuid4())
             rows.append(
                 {
@@ -590,40 +588,3 @@ def _repository(uow: UnitOfWork, target: _Target) -> RecordRepository[Any] | Non
             return uow.drugs
         case _:
             return None
-
-
-class _AuditChain:
-    """:func:`dashboard.store.audit.append` for many entries: the head row is locked once (until
-    the transaction ends) and each batch goes in with one INSERT, every entry linked to the one
-    before by the same hash as ``append`` computes."""
-
-    def __init__(self, session: Session) -> None:
-        head = session.execute(
-            select(AuditHead).where(AuditHead.head_id == 1).with_for_update()
-        ).scalar_one_or_none()
-        if head is None:
-            head = AuditHead(head_id=1, seq=0, hash=audit.GENESIS)
-            session.add(head)
-            session.flush()
-        self.session, self.head = session, head
-
-    def append(self, items: list[AuditItem]) -> None:
-        at, seq, prev = datetime.now(UTC), self.head.seq, self.head.hash
-        rows = []
-        for actor, action, entity, entity_id, detail in items:
-            seq += 1
-            values = {
-                "seq": seq,
-                "at": at,
-                "actor": actor,
-                "action": action,
-                "entity": entity,
-                "entity_id": entity_id,
-                "detail": json.loads(json.dumps(detail, default=str)),  # as append stores it
-                "prev_hash": prev,
-            }
-            values["hash"] = prev = audit._digest(prev, audit._payload(AuditEntry(**values)))
-            rows.append(values)
-        self.session.execute(insert(_table(AuditEntry)), rows)
-        self.head.seq, self.head.hash = seq, prev
-        self.session.flush()

@@ -133,7 +133,7 @@ class RecordRepository(Generic[M]):
         row = self.kind.row(
             record_id=str(uuid.uuid4()), version=1, status="current",
             entered_by=self.actor.user_id, entered_at=now, reason=None,
-            late_entry=self._late(record, now), source=source, **self.kind.to_columns(record),
+            late_entry=self.is_late(record, now), source=source, **self.kind.to_columns(record),
         )  # fmt: skip
         self.session.add(row)
         self.session.flush()
@@ -214,7 +214,8 @@ class RecordRepository(Generic[M]):
             theirs,
         )
 
-    def _late(self, record: M, entered_at: datetime) -> bool:
+    def is_late(self, record: M, entered_at: datetime) -> bool:
+        """Entered more than LATE_AFTER after its clinical time (flagged, never refused)."""
         clinical = getattr(record, self.kind.clinical_time)
         if clinical.tzinfo is None:
             clinical = clinical.replace(tzinfo=UTC)
