@@ -61,6 +61,8 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(80), unique=True)
     role: Mapped[str] = mapped_column(String(20))  # nurse, physician, researcher, admin
     password_hash: Mapped[str] = mapped_column(String(200))  # argon2id
+    #: The e-mail an OpenID Connect provider vouches for (``st.user.email``); None: local only.
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -207,6 +209,25 @@ class AlertRow(Base):
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.user_id"))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolve_note: Mapped[str | None] = mapped_column(Text)
+
+
+class SignoffRow(Base):
+    """A physician's sign-off of one patient's grades for one study day.
+
+    ``grades`` keeps the grades exactly as they were signed (a snapshot), so a later correction,
+    which re-grades the day, is shown beside what was signed instead of replacing it silently.
+    """
+
+    __tablename__ = "signoffs"
+    __table_args__ = (UniqueConstraint("patient_id", "study_day", name="uq_signoffs_patient_day"),)
+
+    signoff_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.patient_id"))
+    study_day: Mapped[int] = mapped_column(Integer)
+    signed_by: Mapped[int] = mapped_column(ForeignKey("users.user_id"))
+    signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+    grades: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
 
 
 class DraftRow(Base):

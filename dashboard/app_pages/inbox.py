@@ -1,0 +1,12 @@
+"""Inbox: being built (issue #5)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.app_pages.common import require
+from dashboard.store.access import Role
+
+actor = require(Role.PHYSICIAN, Role.ADMIN, Role.NURSE)
+st.title("Inbox")
+st.caption("This page is being built.")

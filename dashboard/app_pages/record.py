@@ -1,0 +1,12 @@
+"""Record: being built (issue #5)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.app_pages.common import require
+from dashboard.store.access import Role
+
+actor = require(Role.NURSE, Role.PHYSICIAN)
+st.title("Record")
+st.caption("This page is being built.")
