@@ -21,6 +21,8 @@ from grading import DISCLAIMER
 ACTOR = "actor"
 LAST_SEEN = "last_seen"
 NOTICE = "sign_in_notice"
+#: What a page must not clear when it resets its own form.
+SESSION_KEYS = frozenset({ACTOR, LAST_SEEN})
 
 
 @st.cache_resource(show_spinner=False)

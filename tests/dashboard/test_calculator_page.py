@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Widget
 
+from dashboard.store.access import Actor, Role
 from grading import DISCLAIMER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,9 +16,14 @@ PAGE = str(ROOT / "dashboard" / "app_pages" / "calculator.py")
 APP = str(ROOT / "dashboard" / "app.py")
 
 
+NURSE = Actor(user_id=1, username="nurse-s01", role=Role.NURSE, site_ids=frozenset({"S01"}))
+
+
 @pytest.fixture
 def page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.session_state["actor"] = NURSE
+    at.run()
     assert not at.exception, at.exception
     return at
 
@@ -168,11 +174,13 @@ def test_three_doses_in_24_hours_show_limit_reached(page: AppTest) -> None:
     assert "Tocilizumab limit reached: 3 doses in the last 24 h, at most 3" in shown
 
 
-def test_the_entrypoint_shows_the_banner_and_runs_the_calculator() -> None:
+def test_the_entrypoint_shows_the_banner_and_asks_to_sign_in() -> None:
     at = AppTest.from_file(APP, default_timeout=30).run()
     assert not at.exception, at.exception
     assert at.info[0].value == DISCLAIMER
-    assert metrics(at) == {"CRS": "Not gradable", "ICANS": "Not gradable"}
+    assert [t.value for t in at.title] == ["cartwatch"]
+    assert at.text_input(key="password").value == ""
+    assert metrics(at) == {}
 
 
 def test_the_flags_are_summarised_above_their_details(page: AppTest) -> None:
