@@ -120,8 +120,12 @@ class FormLayout:
             self.slots[key] = slot
         self.pending.clear()
 
-    def read_assessment(self) -> dict[str, Any]:
-        """The widgets, section by section in bedside order: vitals, oxygen, hypotension, neuro."""
+    def read_assessment(self, masking_from: str | None = None) -> dict[str, Any]:
+        """The widgets, section by section in bedside order: vitals, oxygen, hypotension, neuro.
+
+        ``masking_from``: where the page derives "antipyretic or anti-cytokine given since CRS
+        onset" (the drug log); shown instead of asking. None: the question is asked.
+        """
         form: dict[str, Any] = {}
         st.markdown("##### 1 · Fever")
         with self.row([3, 2, 5]) as (left, unit, right):
@@ -141,14 +145,17 @@ class FormLayout:
                     horizontal=True,
                     key="temperature_unit",
                 )
-            with right:
-                form["antipyretic_or_anticytokine_given"] = self.choice(
-                    "Antipyretic or anti-cytokine given since CRS onset",
-                    svc.YES_NO_LABELS,
-                    "antipyretic_or_anticytokine_given",
-                    help="Tocilizumab, steroids or antipyretics after CRS began: fever is then no "
-                    "longer required (ASTCT footnote, R-CRS-2).",
-                )
+            if masking_from is not None:
+                right.caption(f"Antipyretic or anti-cytokine since CRS onset: {masking_from}")
+            else:
+                with right:
+                    form["antipyretic_or_anticytokine_given"] = self.choice(
+                        "Antipyretic or anti-cytokine given since CRS onset",
+                        svc.YES_NO_LABELS,
+                        "antipyretic_or_anticytokine_given",
+                        help="Tocilizumab, steroids or antipyretics after CRS began: fever is then "
+                        "no longer required (ASTCT footnote, R-CRS-2).",
+                    )
 
         st.markdown("##### 2 · Oxygen")
         with self.row([3, 2]) as (left, right):

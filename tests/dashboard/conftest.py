@@ -1,0 +1,47 @@
+"""Dashboard fixtures: the sample cohort loaded once into an SQLite template, copied per test."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from sqlalchemy import Engine
+
+from dashboard.services.auth import sign_in
+from dashboard.store.access import Actor
+from dashboard.store.config import ENV_VAR
+from dashboard.store.database import open_database
+from dashboard.store.sample import load_sample
+
+
+@pytest.fixture(scope="session")
+def sample_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sample") / "template.db"
+    engine = open_database(f"sqlite+pysqlite:///{path}")
+    load_sample(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def sample_engine(
+    sample_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Engine]:
+    """A private copy of the loaded sample; pages opened by AppTest use it too (the env var)."""
+    path = tmp_path / "cartwatch.db"
+    shutil.copyfile(sample_template, path)
+    url = f"sqlite+pysqlite:///{path}"
+    monkeypatch.setenv(ENV_VAR, url)
+    st.cache_resource.clear()
+    engine = open_database(url)
+    yield engine
+    engine.dispose()
+    st.cache_resource.clear()
+
+
+def demo(engine: Engine, username: str) -> Actor:
+    """A demo account of the sample, signed in the way the app signs in."""
+    return sign_in(engine, username, f"{username}-demo")
