@@ -1,0 +1,1 @@
+"""Plotly figures built by plain functions from service results (no Streamlit here)."""
