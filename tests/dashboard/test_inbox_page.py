@@ -148,3 +148,21 @@ def test_researcher_and_signed_out_are_refused(engine: Engine) -> None:
     ]
     assert len(at.dataframe) == 0
     assert [str(w.value) for w in page(None).warning] == ["Sign in to open this page."]
+
+
+def test_in_the_app_the_alert_links_to_the_patient_timeline(engine: Engine) -> None:
+    """Run through the entrypoint (the page link needs the app's navigation): the physician's home
+    page is the inbox, and the selected alert links to its patient's timeline."""
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60)
+    at.session_state["actor"] = sign_in(engine, "physician-s01", "physician-s01-demo")
+    at.run()
+    assert not at.exception, at.exception
+    alert_id = at.selectbox(key="inbox_alert").value
+    with engine.connect() as connection:
+        patient = connection.execute(
+            select(AlertRow.patient_id).where(AlertRow.alert_id == alert_id)
+        ).scalar_one()
+    links = [link.proto for link in at.get("page_link")]
+    assert [(link.page, link.query_string, link.label) for link in links] == [
+        ("timeline", f"patient={patient}", f"Open the timeline of {patient}")
+    ]
