@@ -57,7 +57,7 @@ def list_users(engine: Engine, actor: Actor) -> UsersView:
     try:
         with UnitOfWork(engine, actor) as uow:
             users = uow.people.users()  # refuses non-admins
-            emails = dict(uow.session.execute(select(User.username, User.email)))
+            emails = dict(uow.session.execute(select(User.username, User.email)).all())
             sites = uow.people.sites()
     except StoreError as error:
         return UsersView(users=[], sites=[], error=f"Users could not be read: {error}")
