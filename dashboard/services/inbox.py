@@ -75,6 +75,7 @@ class InboxRow(BaseModel):
             "Site": self.site_id,
             "Kind": self.kind.replace("_", " "),
             "Detail": self.detail,
+            "Rule": self.rule_id,
             "CRS": grade_text(self.crs_grade),
             "ICANS": grade_text(self.icans_grade),
             "Finding at": f"{self.finding_at:%Y-%m-%d %H:%M}",
