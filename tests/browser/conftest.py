@@ -15,14 +15,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CARTWATCH_CHROMIUM", "/usr/bin/chromium")
@@ -40,6 +40,8 @@ HOW_TO_ENABLE = (
     "Do not run `playwright install`."
 )
 STARTUP_SECONDS = 60
+EXPECT_SECONDS = 20
+DATABASE_VAR = "CARTWATCH_DATABASE_URL"
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -65,35 +67,71 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``make run``'s command on a free port; yields the URL once /_stcore/health answers."""
+def sample_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample cohort and demo accounts in an SQLite file, loaded once per run (about 20 s);
+    each test module starts its app on a copy of it."""
+    from dashboard.store.database import open_database
+    from dashboard.store.sample import load_sample
+
+    path = tmp_path_factory.mktemp("sample") / "sample.db"
+    engine = open_database(f"sqlite+pysqlite:///{path}")
+    try:
+        load_sample(engine)
+    finally:
+        engine.dispose()
+    return path
+
+
+def start_app(database: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``make run``'s command on a free port with CARTWATCH_DATABASE_URL at ``database``."""
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
     command = [
         sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
         "--server.port", str(port), "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
+    env = {**os.environ, DATABASE_VAR: f"sqlite+pysqlite:///{database}"}
     with log_path.open("w") as log:
-        server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not _healthy(url):
+        if server.poll() is not None or time.monotonic() > deadline:
+            stop_app(server)
+            pytest.fail(
+                f"streamlit did not become healthy on port {port}:\n{log_path.read_text()}",
+                pytrace=False,
+            )
+        time.sleep(0.25)
+    return server, url
+
+
+def stop_app(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while not _healthy(url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"streamlit did not become healthy on port {port}:\n{log_path.read_text()}",
-                    pytrace=False,
-                )
-            time.sleep(0.25)
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+@pytest.fixture(scope="module")
+def app_database(sample_database: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's own copy of the sample database (never the user's default database)."""
+    path = tmp_path_factory.mktemp("app") / "cartwatch.db"
+    shutil.copyfile(sample_database, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def app_url(app_database: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app on this module's database; yields the URL once /_stcore/health answers."""
+    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
+    server, url = start_app(app_database, log_path)
+    try:
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_app(server)
 
 
 @pytest.fixture(scope="session")
@@ -105,6 +143,9 @@ def browser() -> Iterator[Browser]:
         _unavailable("The playwright Python package is not installed")
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
         _unavailable(f"No Chromium at {CHROMIUM}")
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_SECONDS * 1000)  # a save re-grades the course: not instant
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -114,14 +155,29 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser, app_url: str) -> Iterator[Page]:
-    """A fresh page (its own Streamlit session) on a desktop-sized viewport."""
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    new_page = context.new_page()
-    new_page.set_default_timeout(20_000)
-    new_page.goto(app_url)
-    new_page.get_by_text("CRS and ICANS grading calculator").wait_for()
+def new_page(browser: Browser, app_url: str) -> Iterator[Callable[[], Page]]:
+    """Makes fresh pages (each its own browser context and Streamlit session) at the sign-in."""
+    contexts: list[BrowserContext] = []
+
+    def make() -> Page:
+        context = browser.new_context(
+            viewport={"width": 1440, "height": 1000}, accept_downloads=True
+        )
+        contexts.append(context)
+        made = context.new_page()
+        made.set_default_timeout(20_000)
+        made.goto(app_url)
+        made.get_by_role("button", name="Sign in", exact=True).wait_for()
+        return made
+
     try:
-        yield new_page
+        yield make
     finally:
-        context.close()
+        for context in contexts:
+            context.close()
+
+
+@pytest.fixture
+def page(new_page: Callable[[], Page]) -> Page:
+    """A fresh page (its own Streamlit session) at the sign-in, on a desktop-sized viewport."""
+    return new_page()

@@ -6,52 +6,32 @@ The screenshot lands in docs/screenshots/calculator.png with CARTWATCH_UPDATE_SC
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from browser_entry import Entry, flag, screenshot, sign_in
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "calculator.png"
 
-
-@dataclass
-class Entry:
-    """Drives the form the way a person does, counting every click and keystroke."""
-
-    page: Page
-    clicks: int = 0
-    keystrokes: int = 0
-
-    def type_number(self, label: str, text: str) -> None:
-        box = self.page.get_by_role("spinbutton", name=label, exact=True)
-        box.click()
-        self.clicks += 1
-        box.press_sequentially(text)
-        box.press("Enter")  # commits the value; the page regrades at once
-        self.keystrokes += len(text) + 1
-
-    def choose(self, label: str, option: str) -> None:
-        self.page.get_by_role("combobox", name=label, exact=True).click()
-        self.page.get_by_role("option", name=option, exact=True).click()
-        self.clicks += 2
-
-
-def flag(page: Page, rule_id: str) -> str:
-    """The text of the flag raised by ``rule_id`` (its container is keyed by the rule)."""
-    return page.locator(f".st-key-flag-{rule_id}").inner_text()
+@pytest.fixture
+def calculator(page: Page) -> Page:
+    """Signed in as a nurse (the calculator needs a signed-in user), on the calculator page."""
+    sign_in(page, "nurse-s01")
+    page.get_by_role("link", name="Grading calculator").click()
+    page.get_by_text("CRS and ICANS grading calculator").wait_for()
+    return page
 
 
 @pytest.mark.browser
-def test_blank_page_is_not_gradable_with_the_banner(page: Page) -> None:
+def test_blank_page_is_not_gradable_with_the_banner(calculator: Page) -> None:
     from playwright.sync_api import expect
 
+    page = calculator
     expect(page.locator('[data-testid="stMetricValue"]')).to_have_text(
         ["Not gradable", "Not gradable"]
     )
@@ -61,10 +41,11 @@ def test_blank_page_is_not_gradable_with_the_banner(page: Page) -> None:
 
 @pytest.mark.browser
 def test_nurse_entry_shows_crs_grade_3_with_flags_and_the_papers_wording(
-    page: Page, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    calculator: Page, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect
 
+    page = calculator
     entry = Entry(page)
     started = time.monotonic()
     entry.type_number("Temperature", "39")
@@ -98,16 +79,5 @@ def test_nurse_entry_shows_crs_grade_3_with_flags_and_the_papers_wording(
     expect(page.get_by_text("Flags · ASCO 2021")).to_be_visible()
 
     with capsys.disabled():
-        print(
-            f"\n[calculator entry] {entry.clicks} clicks, {entry.keystrokes} keystrokes, "
-            f"{elapsed:.1f} s in headless Chromium (report only)"
-        )
-
-    # The docs copy is refreshed only on request, so a test run leaves the work tree clean.
-    shot = SCREENSHOT if os.environ.get("CARTWATCH_UPDATE_SCREENSHOTS") else tmp_path / "shot.png"
-    shot.parent.mkdir(parents=True, exist_ok=True)
-    page.set_viewport_size({"width": 1440, "height": 1400})
-    page.locator('[data-testid="stMain"]').evaluate("element => element.scrollTo(0, 0)")
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(shot))
-    assert shot.stat().st_size > 10_000
+        print("\n" + entry.report("calculator entry", elapsed))
+    screenshot(page, "calculator", tmp_path / "calculator.png")
