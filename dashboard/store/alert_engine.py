@@ -27,9 +27,11 @@ Decisions:
   starts there), so it is raised once per grade, not at every write.
 - Assessment findings are not cut at ``at``: an entry whose clinical time is a little ahead of the
   server clock must still raise its alert.
-- Everything that changes alerts first locks the audit head, as every writer already does
-  (:func:`queue_behind_writers`): the second of two writers sees the first one's alerts and does
-  not raise them again, and nothing deadlocks.
+- Everything that changes a patient's alerts first locks that patient's row, as every writer of the
+  patient's records already does (:mod:`dashboard.store.locks`, :func:`queue_behind_writers`): the
+  second of two writers for one patient re-grades after the first one commits, sees its alerts and
+  does not raise them again. Writers for different patients re-grade in parallel; the audit head is
+  locked only at commit (:func:`dashboard.store.audit.flush`), and nothing deadlocks.
 - Time alone makes items overdue; call :func:`refresh` for every patient periodically to raise those
   between writes.
 """
@@ -48,8 +50,9 @@ from sqlalchemy.orm import Session
 
 from dashboard.store import audit
 from dashboard.store.access import SYSTEM
+from dashboard.store.locks import lock_patients
 from dashboard.store.records import ASSESSMENTS, DRUGS, LABS
-from dashboard.store.schema import AlertRow, AuditHead, GradeRow, Patient
+from dashboard.store.schema import AlertRow, GradeRow, Patient
 from dashboard.store.unit_of_work import on_write
 from grading.course import MASKING, grade_course
 from grading.monitor import COLUMNS as FINDING_COLUMNS
@@ -95,23 +98,22 @@ def refresh(session: Session, patient_ids: Iterable[str], at: datetime | None = 
     """
     moment = at or datetime.now(UTC).replace(tzinfo=None)
     now = datetime.now(UTC)
-    queue_behind_writers(session)
-    for patient_id in sorted(set(patient_ids)):
-        patient = session.get(Patient, patient_id)
-        if patient is not None:
-            _refresh_patient(session, patient, moment, now)
+    patients = queue_behind_writers(session, patient_ids)
+    for patient_id in sorted(patients):
+        _refresh_patient(session, patients[patient_id], moment, now)
     session.flush()
 
 
-def queue_behind_writers(session: Session) -> None:
-    """Lock the audit head, which every writer locks first (its first audit entry does).
+def queue_behind_writers(session: Session, patient_ids: Iterable[str]) -> dict[str, Patient]:
+    """Lock the patients' rows (sorted), which every writer of their records locks first.
 
-    Refreshes and alert changes take it first too, so on PostgreSQL everything that touches alerts
-    queues in one order: a second writer sees the first one's alerts (no duplicate key), and an
-    acknowledgement cannot deadlock with a write that resolves the same alert. (SQLite writers
-    already queue for the whole database.)
+    Refreshes and alert changes take them first too, so on PostgreSQL everything that touches a
+    patient's alerts queues in one order: a second writer sees the first one's alerts (no duplicate
+    key), and an acknowledgement waits for a write that resolves the same alert instead of
+    deadlocking with it. (SQLite writers already queue for the whole database.) Returns the
+    patients that exist.
     """
-    session.execute(select(AuditHead).where(AuditHead.head_id == 1).with_for_update()).first()
+    return lock_patients(session, patient_ids)
 
 
 def _refresh_patient(session: Session, patient: Patient, at: datetime, now: datetime) -> None:
@@ -247,7 +249,11 @@ def _upsert_alerts(
 ) -> None:
     known = {
         a.dedup_key: a
-        for a in session.execute(select(AlertRow).where(AlertRow.patient_id == patient_id))
+        for a in session.execute(
+            select(AlertRow)
+            .where(AlertRow.patient_id == patient_id)
+            .execution_options(populate_existing=True)
+        )
         .scalars()
         .all()
     }

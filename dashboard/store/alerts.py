@@ -149,7 +149,8 @@ class AlertRepository:
     def _handle(self, alert_id: int, verb: str) -> AlertRow:
         """The alert, locked (behind any writer, see queue_behind_writers), after the site and role
         checks."""
-        queue_behind_writers(self.session)
+        unlocked = self._row(alert_id, lock=False)
+        queue_behind_writers(self.session, [unlocked.patient_id])  # the patient, then the alert
         alert = self._row(alert_id, lock=True)
         if self.actor.role not in HANDLERS:
             raise AccessDeniedError(

@@ -1,8 +1,14 @@
 """The audit log: append-only, hash-chained, verifiable (``cartwatch audit verify``).
 
 Each entry's hash is SHA-256 over the previous hash and the entry's canonical JSON (sequence,
-time, actor, action, entity, id, detail). Appends lock the single ``audit_head`` row, so concurrent
-writers on PostgreSQL queue rather than fork the chain (SQLite serialises writers anyway).
+time, actor, action, entity, id, detail).
+
+:func:`append` only queues an entry on the session; the queued entries join the chain when the
+transaction commits (a ``before_commit`` hook, :func:`flush`): the single ``audit_head`` row is
+locked there, the entries are linked and inserted, and the commit follows. So concurrent writers on
+PostgreSQL queue for the head only for those last milliseconds instead of for their whole
+transaction, and the chain never forks (SQLite serialises writers anyway). A rollback drops the
+queued entries with everything else. Every entry of one commit carries the commit's time.
 """
 
 from __future__ import annotations
@@ -13,12 +19,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, event, insert, select, text
+from sqlalchemy.orm import Session, SessionTransaction
 
 from dashboard.store.schema import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
+_PENDING = "cartwatch.audit.pending"  # session.info: the entries waiting for the commit
+_WATCHED = "cartwatch.audit.watched"
+#: PostgreSQL advisory lock key that serialises batch writers (:class:`Chain`, i.e. imports).
+BATCH_LOCK = 0x63617274  # "cart"
+INSERT_CHUNK = 1000
 
 
 def _digest(prev_hash: str, payload: dict[str, Any]) -> str:
@@ -40,42 +51,74 @@ Item = tuple[str, str, str, str, dict[str, Any]]
 
 
 class Chain:
-    """The chain's head, locked from construction until the transaction ends; entries go in with
-    one INSERT per :meth:`append`, each linked to the one before."""
+    """A batch writer's view of the chain (the importer's): entries go in through :meth:`append`
+    and join the chain at commit, like every other entry. On PostgreSQL, constructing it takes a
+    transaction-scoped advisory lock, so that two batch writers (two imports) run one after the
+    other and each one's checks see the other's rows; ordinary writers never take that lock."""
 
     def __init__(self, session: Session) -> None:
-        head = session.execute(
-            select(AuditHead).where(AuditHead.head_id == 1).with_for_update()
-        ).scalar_one_or_none()
-        if head is None:
-            head = AuditHead(head_id=1, seq=0, hash=GENESIS)
-            session.add(head)
-            session.flush()
-        self.session, self.head = session, head
+        self.session = session
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BATCH_LOCK})
 
     def append(self, items: list[Item]) -> None:
-        at, seq, prev = datetime.now(UTC), self.head.seq, self.head.hash
-        rows = []
-        for actor, action, entity, entity_id, detail in items:
-            seq += 1
-            values: dict[str, Any] = {
-                "seq": seq, "at": at, "actor": actor, "action": action, "entity": entity,
-                "entity_id": entity_id, "detail": json.loads(json.dumps(detail, default=str)),
-                "prev_hash": prev,
-            }  # fmt: skip
-            values["hash"] = prev = _digest(prev, _payload(AuditEntry(**values)))
-            rows.append(values)
-        if rows:
-            self.session.execute(insert(cast(Table, AuditEntry.__table__)), rows)
-        self.head.seq, self.head.hash = seq, prev
-        self.session.flush()
+        for item in items:
+            append(self.session, *item)
 
 
 def append(
     session: Session, actor: str, action: str, entity: str, entity_id: str, detail: dict[str, Any]
 ) -> None:
-    """Add one entry to the chain inside the caller's transaction."""
-    Chain(session).append([(actor, action, entity, entity_id, detail)])
+    """Queue one entry; it joins the chain when the caller's transaction commits."""
+    if not session.info.get(_WATCHED):
+        event.listen(session, "before_commit", flush)
+        event.listen(session, "after_transaction_end", _forget)
+        session.info[_WATCHED] = True
+    frozen = json.loads(json.dumps(detail, default=str))  # the detail as it is now
+    session.info.setdefault(_PENDING, []).append((actor, action, entity, entity_id, frozen))
+
+
+def pending(session: Session) -> list[Item]:
+    """The entries queued in the current transaction (not yet in the chain)."""
+    return list(session.info.get(_PENDING, []))
+
+
+def flush(session: Session) -> None:
+    """Lock the head, link the queued entries to it and insert them (called before commit)."""
+    items: list[Item] = session.info.pop(_PENDING, [])
+    if not items:
+        return
+    head = session.execute(
+        select(AuditHead)
+        .where(AuditHead.head_id == 1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(head_id=1, seq=0, hash=GENESIS)
+        session.add(head)
+        session.flush()
+    at, seq, prev = datetime.now(UTC), head.seq, head.hash
+    rows = []
+    for actor, action, entity, entity_id, detail in items:
+        seq += 1
+        values: dict[str, Any] = {
+            "seq": seq, "at": at, "actor": actor, "action": action, "entity": entity,
+            "entity_id": entity_id, "detail": detail, "prev_hash": prev,
+        }  # fmt: skip
+        values["hash"] = prev = _digest(prev, _payload(AuditEntry(**values)))
+        rows.append(values)
+    table = cast(Table, AuditEntry.__table__)
+    for start in range(0, len(rows), INSERT_CHUNK):
+        session.execute(insert(table), rows[start : start + INSERT_CHUNK])
+    head.seq, head.hash = seq, prev
+    session.flush()
+
+
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    """The outermost transaction ended (committed, rolled back or closed): nothing stays queued."""
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 @dataclass(frozen=True)

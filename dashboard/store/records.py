@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from dashboard.store import audit
 from dashboard.store.access import Actor
 from dashboard.store.errors import ConflictError, NotFoundError, ReasonRequiredError
+from dashboard.store.locks import lock_patients
 from dashboard.store.schema import (
     AssessmentRow,
     DrugAdministrationRow,
@@ -84,8 +85,12 @@ class RecordRepository(Generic[M]):
         self.touched: set[str] = set()  # patients whose course needs re-grading
 
     # -- reading -------------------------------------------------------------------------------
-    def _patient_site(self, patient_id: str) -> str:
-        patient = self.session.get(Patient, patient_id)
+    def _patient_site(self, patient_id: str, *, lock: bool = False) -> str:
+        """The patient's site; ``lock``: first lock the patient for writing (dashboard.store.locks)."""
+        if lock:
+            patient = lock_patients(self.session, [patient_id]).get(patient_id)
+        else:
+            patient = self.session.get(Patient, patient_id)
         if patient is None:
             raise NotFoundError(f"no patient {patient_id}")
         return patient.site_id
@@ -128,7 +133,7 @@ class RecordRepository(Generic[M]):
         self, record: M, *, entered_at: datetime | None = None, source: str = "form"
     ) -> StoredRecord[M]:
         patient_id = _patient_of(record)
-        self.actor.require_write(self._patient_site(patient_id))
+        self.actor.require_write(self._patient_site(patient_id, lock=True))
         now = entered_at or datetime.now(UTC)
         row = self.kind.row(
             record_id=str(uuid.uuid4()), version=1, status="current",
@@ -159,6 +164,12 @@ class RecordRepository(Generic[M]):
         if not reason or not reason.strip():
             raise ReasonRequiredError("a correction or withdrawal needs a reason")
         row_type = self.kind.row
+        owner = self.session.execute(
+            select(row_type.patient_id).where(row_type.record_id == record_id).limit(1)
+        ).scalar_one_or_none()
+        if owner is None:
+            raise NotFoundError(f"no {self.kind.name} {record_id}")
+        self.actor.require_write(self._patient_site(str(owner), lock=True))  # before the record
         latest = self.session.execute(
             select(row_type).where(row_type.record_id == record_id)
             .order_by(row_type.version.desc()).limit(1).with_for_update()
@@ -166,7 +177,6 @@ class RecordRepository(Generic[M]):
         if latest is None:
             raise NotFoundError(f"no {self.kind.name} {record_id}")
         patient_id = str(latest.patient_id)
-        self.actor.require_write(self._patient_site(patient_id))
         if latest.version != expected or latest.status != "current":
             raise self._conflict(latest, expected)
         old = {name: getattr(latest, name) for name in self.kind.fields}
