@@ -32,6 +32,10 @@ Decisions:
   second of two writers for one patient re-grades after the first one commits, sees its alerts and
   does not raise them again. Writers for different patients re-grade in parallel; the audit head is
   locked only at commit (:func:`dashboard.store.audit.flush`), and nothing deadlocks.
+- Lab findings (IVIG due, unexpected B-cell depletion, cytopenia, consider IEC-HS) read only the
+  patient, labs and drugs, never the assessments. A unit of work that changed only assessments
+  therefore does not recompute them (``lab_patients``): their alerts are left exactly as they are,
+  neither raised nor resolved. Any lab or drug write, and every scheduled refresh, recomputes them.
 - Time alone makes items overdue; call :func:`refresh` for every patient periodically to raise those
   between writes.
 """
@@ -39,7 +43,7 @@ Decisions:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -53,7 +57,7 @@ from dashboard.store.access import SYSTEM
 from dashboard.store.locks import lock_patients
 from dashboard.store.records import ASSESSMENTS, DRUGS, LABS
 from dashboard.store.schema import AlertRow, GradeRow, Patient
-from dashboard.store.unit_of_work import on_write
+from dashboard.store.unit_of_work import LAB_INPUTS_TOUCHED, on_write
 from grading.course import MASKING, grade_course
 from grading.monitor import COLUMNS as FINDING_COLUMNS
 from grading.monitor import course_findings, lab_findings
@@ -74,6 +78,8 @@ GRADED_FIELDS = tuple(f for f in ASSESSMENTS.fields if f not in ("ice_items", "c
 KEY_LENGTH = 300  # AlertRow.dedup_key
 RULE_LENGTH = 200  # AlertRow.rule_id
 UNRESOLVED = ("open", "acknowledged")
+#: The kinds grading.monitor.lab_findings produces (from the patient, labs and drugs only).
+LAB_KINDS = frozenset({"ivig_due", "unexpected_b_cell_depletion", "cytopenia", "consider_iec_hs"})
 
 
 @dataclass(frozen=True)
@@ -90,18 +96,30 @@ class Finding:
     at: datetime  # clinical time, naive like the clinical columns
 
 
-def refresh(session: Session, patient_ids: Iterable[str], at: datetime | None = None) -> None:
+def refresh(
+    session: Session,
+    patient_ids: Iterable[str],
+    at: datetime | None = None,
+    lab_patients: Container[str] | None = None,
+) -> None:
     """Re-grade each patient and bring its alerts up to date, inside the caller's transaction.
 
     ``at`` (naive, clinical clock; default now in UTC) is when overdue items and lab findings are
-    evaluated. Nothing is committed here.
+    evaluated. ``lab_patients``: recompute lab findings only for these patients (default: all).
+    Nothing is committed here.
     """
     moment = at or datetime.now(UTC).replace(tzinfo=None)
     now = datetime.now(UTC)
     patients = queue_behind_writers(session, patient_ids)
     for patient_id in sorted(patients):
-        _refresh_patient(session, patients[patient_id], moment, now)
+        labs_too = lab_patients is None or patient_id in lab_patients
+        _refresh_patient(session, patients[patient_id], moment, now, labs_too)
     session.flush()
+
+
+def _after_write(session: Session, touched: set[str]) -> None:
+    """The unit of work's hook: lab findings only where labs or drugs changed."""
+    refresh(session, touched, lab_patients=session.info.get(LAB_INPUTS_TOUCHED))
 
 
 def queue_behind_writers(session: Session, patient_ids: Iterable[str]) -> dict[str, Patient]:
@@ -116,7 +134,9 @@ def queue_behind_writers(session: Session, patient_ids: Iterable[str]) -> dict[s
     return lock_patients(session, patient_ids)
 
 
-def _refresh_patient(session: Session, patient: Patient, at: datetime, now: datetime) -> None:
+def _refresh_patient(
+    session: Session, patient: Patient, at: datetime, now: datetime, labs_too: bool
+) -> None:
     rows = list(_current(session, ASSESSMENTS.row, patient.patient_id, "observed_at"))
     assessments = _frame([{f: getattr(r, f) for f in GRADED_FIELDS} for r in rows], GRADED_FIELDS)
     drugs = _frame(
@@ -140,11 +160,13 @@ def _refresh_patient(session: Session, patient: Patient, at: datetime, now: date
     else:
         _replace_grades(session, patient.patient_id, pd.DataFrame(), [], now)
     parts.append(_overdue(patients, assessments, labs, at))
-    infections = _frame([], tuple(InfectionEvent.model_fields))
-    parts.append(lab_findings(patients, labs, drugs, infections, at))
+    if labs_too:
+        infections = _frame([], tuple(InfectionEvent.model_fields))
+        parts.append(lab_findings(patients, labs, drugs, infections, at))
     found = pd.concat([p for p in parts if not p.empty] or [_frame([], FINDING_COLUMNS)])
     findings = _findings(patient.patient_id, found, patient.infusion_at)
-    _upsert_alerts(session, patient.patient_id, findings, now)
+    kept = frozenset() if labs_too else LAB_KINDS  # not recomputed: neither raised nor resolved
+    _upsert_alerts(session, patient.patient_id, findings, now, kept)
 
 
 def _current(session: Session, row: Any, patient_id: str, time: str) -> Iterable[Any]:
@@ -245,7 +267,11 @@ def dedup_key(patient_id: str, kind: str, rule_id: str, at: datetime) -> str:
 
 
 def _upsert_alerts(
-    session: Session, patient_id: str, findings: dict[str, Finding], now: datetime
+    session: Session,
+    patient_id: str,
+    findings: dict[str, Finding],
+    now: datetime,
+    kept: frozenset[str] = frozenset(),
 ) -> None:
     known = {
         a.dedup_key: a
@@ -264,7 +290,7 @@ def _upsert_alerts(
         elif alert.state == "resolved" and alert.resolved_by is None:
             _reopen(session, alert)
     for key, alert in known.items():
-        if key not in findings and alert.state in UNRESOLVED:
+        if key not in findings and alert.state in UNRESOLVED and alert.kind not in kept:
             _resolve(session, alert, now)
 
 
@@ -313,7 +339,7 @@ def install() -> None:
     """Register :func:`refresh` with the unit of work (once, however often it is called)."""
     global _installed
     if not _installed:
-        on_write(refresh)
+        on_write(_after_write)
         _installed = True
 
 

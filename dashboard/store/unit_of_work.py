@@ -19,6 +19,9 @@ from dashboard.store.access import Actor
 from dashboard.store.people import PatientRepository, PeopleRepository
 from dashboard.store.records import ASSESSMENTS, DRUGS, LABS, RecordRepository
 
+#: session.info while the hooks run: the patients whose labs or drugs this commit changed (the
+#: alert engine recomputes lab findings only for them).
+LAB_INPUTS_TOUCHED = "cartwatch.lab_inputs_touched"
 #: Called before commit with the session and the patients whose records changed; the alert
 #: engine registers itself here (dashboard.store.alert_engine).
 AfterWrite = Callable[[Session, set[str]], None]
@@ -47,8 +50,11 @@ class UnitOfWork:
     def commit(self) -> None:
         touched = self.assessments.touched | self.labs.touched | self.drugs.touched
         if touched:
+            # Lab findings are recomputed only for these (dashboard.store.alert_engine).
+            self.session.info[LAB_INPUTS_TOUCHED] = self.labs.touched | self.drugs.touched
             for hook in _after_write:
                 hook(self.session, touched)
+            del self.session.info[LAB_INPUTS_TOUCHED]
         self.session.commit()
         self._committed = True
         for repository in (self.assessments, self.labs, self.drugs):
