@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/bench_store_writers.py --backend sqlite --writers 5
 
 Each writer is a separate process (as separate app processes would be) with its own patient, and
-saves ``--saves`` assessments, one unit of work each: validation, versioned insert, audit entry,
+saves ``--saves`` assessments, one unit of work each (the clock starts once every writer process
+has started, imported and connected, so start-up is not counted): validation, versioned insert, audit entry,
 re-grading of the patient's course and alert upserts, commit. Reports throughput (saves/s over the
 wall time) and latency percentiles of one save. PostgreSQL: 127.0.0.1:5432 database test, in a
 fresh schema dropped afterwards. Results go to benchmarks/results/store_writers_<backend>.json.
@@ -20,6 +21,7 @@ import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import create_engine, text
@@ -37,10 +39,14 @@ T0 = datetime(2026, 3, 2, 8, 0)
 
 
 def _writer(url: str, options: dict[str, str], actor_json: str, worker: int, saves: int,
-            queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]  # fmt: skip
+            queue: multiprocessing.Queue, go: Any) -> None:  # type: ignore[type-arg]  # fmt: skip
     engine = make_engine(url, connect_args=options) if options else make_engine(url)
     actor = Actor.model_validate_json(actor_json)
-    latencies, failures = [], 0
+    with engine.connect():  # connect before the clock starts
+        pass
+    queue.put("ready")
+    go.wait()
+    latencies, failures = [], []
     for i in range(saves):
         start = time.perf_counter()
         try:
@@ -55,8 +61,8 @@ def _writer(url: str, options: dict[str, str], actor_json: str, worker: int, sav
                 )  # fmt: skip
                 uow.commit()
         except Exception as error:  # counted and reported: "database is locked" would land here
-            failures += 1
-            print(f"writer {worker}: {type(error).__name__}: {error}")
+            failures.append(f"writer {worker}: {type(error).__name__}: {str(error)[:200]}")
+            print(failures[-1])
         latencies.append(time.perf_counter() - start)
     engine.dispose()
     queue.put((latencies, failures))
@@ -99,27 +105,31 @@ def main() -> None:
     engine.dispose()
 
     context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
+    queue, go = context.Queue(), context.Event()
     processes = [
         context.Process(target=_writer, args=(url, options, nurse.model_dump_json(), w,
-                                              args.saves, queue))
+                                              args.saves, queue, go))
         for w in range(args.writers)
     ]  # fmt: skip
-    start = time.perf_counter()
     for process in processes:
         process.start()
+    for _ in processes:  # every writer has imported and connected: start the clock
+        assert queue.get() == "ready"
+    start = time.perf_counter()
+    go.set()
     results = [queue.get() for _ in processes]
     for process in processes:
         process.join()
     wall = time.perf_counter() - start
     latencies = np.array([x for lat, _ in results for x in lat]) * 1000
-    failures = sum(f for _, f in results)
+    errors = [e for _, f in results for e in f]
     result = {
         "measured_at": datetime.now().isoformat(timespec="seconds"),
         "backend": args.backend,
         "writers": args.writers,
         "saves": int(latencies.size),
-        "failures": failures,
+        "failures": len(errors),
+        "errors": errors,
         "wall_seconds": round(wall, 2),
         "saves_per_second": round(latencies.size / wall, 1),
         "latency_ms": {p: round(float(np.percentile(latencies, q)), 1)
