@@ -124,6 +124,23 @@ def main_text(page: Page) -> str:
     return page.locator('[data-testid="stMain"]').inner_text()
 
 
+def wait_drawn(page: Page) -> None:
+    """Until the run is over and every shown chart and table has drawn (after the run)."""
+    wait_idle(page)
+    page.wait_for_function(
+        """() => {
+            const all = (s) => Array.from(document.querySelectorAll(s))
+                .filter((e) => e.checkVisibility());  // not in a closed expander
+            const charts = all('[data-testid="stPlotlyChart"]');
+            const tables = all('[data-testid="stDataFrame"]');
+            return charts.every((c) => c.querySelector("svg.main-svg"))
+                && tables.every((t) => t.querySelector("canvas"));
+        }""",
+        timeout=30_000,
+    )
+    page.wait_for_timeout(1500)  # grids paint their cells after the canvas appears
+
+
 def screenshot(page: Page, name: str, fallback: Path, height: int = 1400) -> Path:
     """A screenshot of the whole window; into docs/screenshots/<name>.png only when
     CARTWATCH_UPDATE_SCREENSHOTS=1 (a test run leaves the work tree clean), else ``fallback``."""
@@ -132,6 +149,7 @@ def screenshot(page: Page, name: str, fallback: Path, height: int = 1400) -> Pat
     )
     shot.parent.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1440, "height": height})
+    wait_drawn(page)
     page.locator('[data-testid="stMain"]').evaluate("element => element.scrollTo(0, 0)")
     page.wait_for_timeout(700)
     page.screenshot(path=str(shot))

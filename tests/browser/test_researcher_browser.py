@@ -48,6 +48,7 @@ def test_researcher_sees_the_cohort_and_no_page_with_identifiers(
     expect(main.get_by_role("heading", name="Cohort view")).to_be_visible()
     expect(page.locator('[data-testid="stMetricValue"]').first).to_have_text(str(SAMPLE_PATIENTS))
     expect(page.get_by_role("heading", name="Table 1")).to_be_visible()
+    expect(main.get_by_text(re.compile(r"^Computed in "))).to_be_visible()
     assert not PATIENT_ID.search(main_text(page)), "a study id on the cohort view"
     screenshot(page, "cohort", tmp_path / "cohort.png", height=1600)
 
