@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.app_pages import corrections
 from dashboard.app_pages import entry_inputs as inputs
 from dashboard.app_pages.assessment_form import FormLayout
 from dashboard.app_pages.common import engine, require
@@ -152,3 +153,5 @@ with result_column:
         svc.discard_draft(engine(), actor, patient_id)
         st.session_state.pop(LOADED, None)
         st.rerun()
+
+corrections.show(actor, patient_id)
