@@ -124,7 +124,7 @@ elif typed != st.session_state["_entry_last_draft"]:
 
 with result_column:
     day = f"study day {result.study_day}" if result.study_day is not None else ""
-    st.markdown(f"##### What this entry means {day}")
+    st.markdown(f"##### What this entry means · {day}" if day else "##### What this entry means")
     layout.show_result(result.view)
     carried = inputs.carried_unchanged(context, form)
     if carried:
