@@ -71,8 +71,8 @@ def show_detail(row: svc.InboxRow, actor: Actor, handler: bool) -> None:
         else:
             st.caption(evidence)
         crs, icans = st.columns(2)
-        crs.metric("CRS (highest current)", svc.grade_text(row.crs_grade), border=True)
-        icans.metric("ICANS (highest current)", svc.grade_text(row.icans_grade), border=True)
+        crs.metric("CRS (latest assessment)", svc.grade_text(row.crs_grade), border=True)
+        icans.metric("ICANS (latest assessment)", svc.grade_text(row.icans_grade), border=True)
         st.caption(f"Finding at {row.finding_at:%Y-%m-%d %H:%M}; alert raised at "
                    f"{row.raised_at:%Y-%m-%d %H:%M}.")  # fmt: skip
         for verb, who, at, note in (

@@ -51,7 +51,7 @@ class InboxRow(BaseModel):
     evidence: str
     evidence_label: str
     uncertain: bool  # [U] evidence, or the source or detail says it is provisional or disputed
-    crs_grade: int | None  # the patient's highest current CRS grade
+    crs_grade: int | None  # CRS grade of the patient's latest assessment
     icans_grade: int | None
     finding_at: datetime
     raised_at: datetime
@@ -117,11 +117,11 @@ def row_of(alert: Alert) -> InboxRow:
         mark.lower() in text.lower() for mark in UNCERTAIN_MARKS
     )
     return InboxRow(
-        **alert.model_dump(exclude={"crs_highest", "icans_highest"}),
+        **alert.model_dump(exclude={"crs_latest", "icans_latest"}),
         evidence_label=EVIDENCE_LABELS.get(alert.evidence, f"evidence tag {alert.evidence!r}"),
         uncertain=uncertain,
-        crs_grade=alert.crs_highest,
-        icans_grade=alert.icans_highest,
+        crs_grade=alert.crs_latest,
+        icans_grade=alert.icans_latest,
     )
 
 

@@ -37,7 +37,7 @@ from dashboard.store.errors import (
     ReasonRequiredError,
     StoreError,
 )
-from dashboard.store.schema import AlertRow, GradeRow, Patient, User
+from dashboard.store.schema import AlertRow, AssessmentRow, GradeRow, Patient, User
 
 State = Literal["open", "acknowledged", "resolved"]
 Severity = Literal["critical", "warning", "info"]
@@ -45,7 +45,7 @@ STATES: tuple[State, ...] = ("open", "acknowledged", "resolved")
 #: Who may acknowledge and resolve alerts (see the module docstring).
 HANDLERS = frozenset({Role.PHYSICIAN, Role.ADMIN})
 SYSTEM_NAME = "system"
-#: An alert with its patient's site and highest current CRS and ICANS grades.
+#: An alert with its patient's site and current CRS and ICANS grades (of the latest assessment).
 InboxRow = Row[AlertRow, str, int | None, int | None]
 
 
@@ -54,7 +54,7 @@ class AlertStateError(StoreError):
 
 
 class Alert(BaseModel):
-    """One alert with the patient's highest current CRS and ICANS grades, for the inbox."""
+    """One alert with the patient's current CRS and ICANS grades (of the latest assessment), for the inbox."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -76,8 +76,8 @@ class Alert(BaseModel):
     resolved_by: str | None  # "system" when the engine resolved it
     resolved_at: datetime | None
     resolve_note: str | None
-    crs_highest: int | None  # highest CRS grade among the patient's current assessments
-    icans_highest: int | None
+    crs_latest: int | None  # CRS grade of the patient's latest assessment (None: not gradable)
+    icans_latest: int | None
 
 
 class AlertRepository:
@@ -189,21 +189,33 @@ class AlertRepository:
         unknown = set(wanted) - set(STATES)
         if unknown:
             raise ValueError(f"unknown alert states {sorted(unknown)}; use {', '.join(STATES)}")
-        highest = (
+        ranked = (
             select(
                 GradeRow.patient_id,
-                func.max(GradeRow.crs_grade).label("crs_highest"),
-                func.max(GradeRow.icans_grade).label("icans_highest"),
+                GradeRow.crs_grade,
+                GradeRow.icans_grade,
+                func.row_number()
+                .over(
+                    partition_by=GradeRow.patient_id,
+                    order_by=(AssessmentRow.observed_at.desc(), AssessmentRow.row_id.desc()),
+                )
+                .label("newest"),
             )
-            .group_by(GradeRow.patient_id)
+            .join(AssessmentRow, AssessmentRow.row_id == GradeRow.assessment_row_id)
             .subquery()
         )
+        latest = (
+            select(ranked.c.patient_id, ranked.c.crs_grade.label("crs_latest"),
+                   ranked.c.icans_grade.label("icans_latest"))
+            .where(ranked.c.newest == 1)
+            .subquery()
+        )  # fmt: skip
         rank = case((AlertRow.severity == "critical", 0), (AlertRow.severity == "warning", 1),
                     else_=2)  # fmt: skip
         return (
-            select(AlertRow, Patient.site_id, highest.c.crs_highest, highest.c.icans_highest)
+            select(AlertRow, Patient.site_id, latest.c.crs_latest, latest.c.icans_latest)
             .join(Patient, Patient.patient_id == AlertRow.patient_id)
-            .outerjoin(highest, highest.c.patient_id == AlertRow.patient_id)
+            .outerjoin(latest, latest.c.patient_id == AlertRow.patient_id)
             .where(AlertRow.state.in_(wanted))
             .order_by(rank, AlertRow.finding_at.desc(), AlertRow.alert_id.desc())
         )
@@ -226,7 +238,7 @@ class AlertRepository:
 
 def _model(row: InboxRow, names: dict[int, str]) -> Alert:
     """Read back through the model (the database-read edge): an unknown state or severity raises."""
-    alert, site_id, crs_highest, icans_highest = row
+    alert, site_id, crs_latest, icans_latest = row
     columns = {name: getattr(alert, name) for name in Alert.model_fields if hasattr(alert, name)}
     columns["acknowledged_by"] = (
         names.get(alert.acknowledged_by or 0, SYSTEM_NAME) if alert.acknowledged_at else None
@@ -235,7 +247,7 @@ def _model(row: InboxRow, names: dict[int, str]) -> Alert:
         names.get(alert.resolved_by or 0, SYSTEM_NAME) if alert.resolved_at else None
     )
     return Alert.model_validate(
-        {**columns, "site_id": site_id, "crs_highest": crs_highest, "icans_highest": icans_highest}
+        {**columns, "site_id": site_id, "crs_latest": crs_latest, "icans_latest": icans_latest}
     )
 
 

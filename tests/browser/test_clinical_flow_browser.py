@@ -217,12 +217,6 @@ def test_physician_finds_the_alert_sees_the_grade_and_why_and_acknowledges(
 
 
 @pytest.mark.browser
-@pytest.mark.xfail(
-    strict=True,
-    reason="inbox bug: 'CRS (highest current)' is the maximum over every grade the patient ever "
-    "had (store/alerts.py AlertRepository._query: max(GradeRow.crs_grade) per patient, no time "
-    "limit), so a grade 4 of an earlier episode shows beside today's grade 3 alert",
-)
 def test_inbox_shows_the_patients_current_crs_grade(
     new_page: Callable[[], Page], app_database: Path
 ) -> None:

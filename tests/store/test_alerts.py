@@ -164,7 +164,7 @@ def test_the_physician_sees_critical_first_then_newest_and_acknowledges_with_an_
     ]  # fmt: skip
     rank = {"critical": 0, "warning": 1, "info": 2}
     assert seen == sorted(seen, key=lambda a: (rank[a.severity], -a.finding_at.timestamp()))
-    assert {(a.patient_id, a.site_id, a.crs_highest) for a in seen} == {("P1", "S01", 3)}
+    assert {(a.patient_id, a.site_id, a.crs_latest) for a in seen} == {("P1", "S01", 3)}
     icu = next(a for a in seen if a.kind == "icu")
 
     with UnitOfWork(engine, physician) as uow:
@@ -184,6 +184,19 @@ def test_the_physician_sees_critical_first_then_newest_and_acknowledges_with_an_
         assert audit.verify(uow.session).ok
         with pytest.raises(AlertStateError, match="already acknowledged by physician1"):
             AlertRepository(uow.session, physician).acknowledge(icu.alert_id, "again")
+
+
+def test_the_inbox_shows_the_latest_grade_not_the_highest_ever(
+    engine: Engine, people: dict[str, Actor]
+) -> None:
+    nurse, physician = people["nurse1"], people["physician1"]
+    save(engine, nurse, grade_3(at=SEEN - timedelta(hours=8)))
+    save(engine, nurse, Assessment(patient_id="P1", observed_at=SEEN, temperature_c=38.2,
+                                   hypotension=Hypotension.NONE,
+                                   oxygen_device=OxygenDevice.ROOM_AIR))  # fmt: skip
+    assert {a.crs_latest for a in inbox(engine, physician)} == {1}
+    save(engine, nurse, Assessment(patient_id="P1", observed_at=SEEN + timedelta(hours=1)))
+    assert {a.crs_latest for a in inbox(engine, physician)} == {None}  # not assessed: no grade
 
 
 def test_only_physicians_and_admins_of_the_site_acknowledge(
@@ -240,7 +253,7 @@ def test_a_correction_that_removes_the_finding_resolves_its_alerts_as_the_system
         shown = {a.kind: a for a in AlertRepository(uow.session, physician).for_patient("P1")}
         assert audit.verify(uow.session).ok
     assert shown["crs_grade"].resolved_by == "system"
-    assert shown["crs_grade"].crs_highest == 0
+    assert shown["crs_grade"].crs_latest == 0
     resolved = {e.detail["kind"]: e for e in audit_entries(engine, "resolve")}
     assert resolved["crs_grade"].actor == "system"
     assert resolved["crs_grade"].detail["note"] == alert_engine.RESOLVED_CORRECTED
