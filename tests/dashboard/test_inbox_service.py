@@ -17,7 +17,7 @@ from dashboard.store.alerts import AlertRepository
 from dashboard.store.database import open_database
 from dashboard.store.errors import AccessDeniedError
 from dashboard.store.sample import load_sample
-from dashboard.store.schema import AlertRow, Patient
+from dashboard.store.schema import AlertRow, AssessmentRow, GradeRow, Patient
 from dashboard.store.unit_of_work import UnitOfWork
 
 
@@ -110,7 +110,17 @@ def test_rows_carry_source_evidence_and_current_grades(engine: Engine) -> None:
     icaht = next(row for row in view.rows if row.rule_id.startswith("ICAHT-EARLY"))
     assert icaht.uncertain
     assert "provisional" in icaht.detail
-    assert any(row.crs_grade is not None and row.crs_grade >= 2 for row in view.rows)
+    # the grades shown are those of each patient's latest assessment (not the highest ever)
+    with engine.connect() as connection:
+        graded = connection.execute(
+            select(AssessmentRow.patient_id, GradeRow.crs_grade, GradeRow.icans_grade)
+            .join(GradeRow, GradeRow.assessment_row_id == AssessmentRow.row_id)
+            .order_by(AssessmentRow.observed_at, AssessmentRow.row_id)
+        ).all()
+    latest = {pid: (crs, icans) for pid, crs, icans in graded}  # the last one wins
+    assert {(r.patient_id, r.crs_grade, r.icans_grade) for r in view.rows} == {
+        (r.patient_id, *latest.get(r.patient_id, (None, None))) for r in view.rows
+    }
 
 
 def test_filters_by_severity_site_and_patient(engine: Engine) -> None:
