@@ -253,10 +253,16 @@ def grade_course(
         last_drug = _last_before(masking_keys, row_key, line.patient)
         in_crs = crs_episode >= 0
         onset_seconds = np.where(in_crs, _onset_seconds(line, crs_begin, crs_episode), 0)
-        frame[MASKING] = in_crs & (last_drug >= 0) & (last_drug >= onset_seconds)
-    graded = grade_frame(frame, policy, lower_bounds=True)
-    for column in graded:
-        frame[column] = graded[column].array
+        masked = in_crs & (last_drug >= 0) & (last_drug >= onset_seconds)
+        frame[MASKING] = masked
+        graded = _regrade_masked(frame, raw, masked, policy)
+    else:
+        graded = grade_frame(frame, policy, lower_bounds=True)
+    if frame.columns.intersection(graded.columns).empty:
+        frame = pd.concat([frame, graded], axis=1)  # one step instead of one insert per column
+    else:
+        for column in graded:
+            frame[column] = graded[column].array
 
     icans = frame["icans_at_least"].to_numpy()
     icans_status = frame["icans_status"].astype(str).to_numpy()
@@ -278,18 +284,67 @@ def grade_course(
         drugs, line.ids, frozenset(course.steroids.dexamethasone_mg_per_mg), origin
     )
     dex_mg, not_counted = _dexamethasone_mg(steroid_doses, weight, line.ids, course)
-    episodes = pd.concat(
-        [
-            _episode_table("CRS", frame, line, crs_patient, crs_begin, crs_end, crs_episode,
-                           "crs_at_least", toci_keys, steroid_keys, dex_mg, not_counted),
-            _episode_table("ICANS", frame, line, icans_patient, icans_begin, icans_end,
-                           icans_episode, "icans_at_least", toci_keys, steroid_keys, dex_mg,
-                           not_counted),
-        ],
-        ignore_index=True,
-    )  # fmt: skip
+    tables = [
+        _episode_table("CRS", frame, line, crs_patient, crs_begin, crs_end, crs_episode,
+                       "crs_at_least", toci_keys, steroid_keys, dex_mg, not_counted),
+        _episode_table("ICANS", frame, line, icans_patient, icans_begin, icans_end,
+                       icans_episode, "icans_at_least", toci_keys, steroid_keys, dex_mg,
+                       not_counted),
+    ]  # fmt: skip
+    found = [table for table in tables if not table.empty]
+    if len(found) == 2:
+        episodes = pd.concat(found, ignore_index=True)
+    elif found:
+        episodes = _beside_empty(found[0])
+    else:
+        episodes = tables[0]
     episodes = episodes.sort_values(["patient_id", "onset_at", "syndrome"], kind="stable")
     return Course(frame, episodes.reset_index(drop=True), _daily(frame))
+
+
+def _regrade_masked(
+    frame: pd.DataFrame, unmasked: pd.DataFrame, masked: BoolArray, policy: Policy
+) -> pd.DataFrame:
+    """The grades with the derived masking. When no row came out masked, ``frame`` is exactly the
+    input that was already graded unmasked, so those grades are reused instead of grading the
+    course a second time (the usual case for one patient's save); otherwise everything is graded
+    again (the reason and missing-field columns are categoricals over the whole frame, so rows
+    are not spliced)."""
+    if not masked.any():
+        return unmasked
+    return grade_frame(frame, policy, lower_bounds=True)
+
+
+def _beside_empty(table: pd.DataFrame) -> pd.DataFrame:
+    """One syndrome's episodes, with exactly the dtypes they used to get from being concatenated
+    with the other syndrome's empty, all-object table.
+
+    That concatenation relied on pandas leaving empty or all-NA blocks out when it chose dtypes,
+    which is deprecated (a FutureWarning, and other dtypes in pandas 3), so the same result is
+    spelled out here. pandas concatenated run by run of adjacent columns sharing one block (one
+    dtype): an integer or boolean run became object; a float or datetime run kept its dtype when
+    it held at least one value and became an object column of NaN when it was all blank; so did
+    an extension column (its own block); object stayed object.
+    """
+    result = table.copy()
+    names = list(table.columns)
+    start = 0
+    while start < len(names):
+        dtype = table.dtypes.iloc[start]
+        stop = start + 1
+        shared = not isinstance(dtype, pd.api.extensions.ExtensionDtype)  # 1-D blocks stand alone
+        while shared and stop < len(names) and table.dtypes.iloc[stop] == dtype:
+            stop += 1
+        run = names[start:stop]
+        nullable = not shared or dtype.kind in "fMm"  # an extension array holds NA too
+        blank = nullable and not table[run].notna().to_numpy().any()
+        if blank:  # pandas filled an all-blank run with its object NA, NaN
+            for name in run:
+                result[name] = pd.Series(np.full(len(table), np.nan, dtype=object), table.index)
+        elif shared and dtype.kind in "iub":
+            result[run] = table[run].astype(object)
+        start = stop
+    return result
 
 
 def _patient_facts(

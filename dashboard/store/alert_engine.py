@@ -8,7 +8,8 @@ patient it
 1. reads the current (not withdrawn) assessments, drugs and labs and grades the course once
    (:func:`grading.course.grade_course`);
 2. replaces the patient's :class:`GradeRow` rows (derived data, recomputed every time, never a
-   clinical value) with one row per current assessment version;
+   clinical value) with one row per current assessment version, writing only rows whose values
+   changed;
 3. collects the findings (:func:`grading.monitor.course_findings`, :func:`grading.monitor.lab_findings`
    with no infections yet, and the items overdue at ``at`` from :func:`grading.schedule.due_items`);
 4. raises each finding once: the key ``patient|kind|rule_id|finding time (ISO)`` is unique, a new key
@@ -75,6 +76,11 @@ RESOLVED_DONE = "no longer overdue: the item was recorded or its schedule moved 
 RESOLVE_NOTES = {"missed_assessment": RESOLVED_DONE}
 #: Assessment fields the grading reads (the ICE and CAPD items are summed into their scores).
 GRADED_FIELDS = tuple(f for f in ASSESSMENTS.fields if f not in ("ice_items", "capd_items"))
+#: The columns of the graded course that a GradeRow is made from.
+GRADE_COLUMNS = (
+    "_row", "crs_grade", "crs_status", "crs_reason", "icans_grade", "icans_status",
+    "icans_reason", MASKING, "tocilizumab_flag", "steroids_indicated", "icu_indicated",
+)  # fmt: skip
 KEY_LENGTH = 300  # AlertRow.dedup_key
 RULE_LENGTH = 200  # AlertRow.rule_id
 UNRESOLVED = ("open", "acknowledged")
@@ -184,29 +190,38 @@ def _frame(records: list[dict[str, Any]], columns: Iterable[str]) -> pd.DataFram
 def _replace_grades(
     session: Session, patient_id: str, graded: pd.DataFrame, rows: list[Any], now: datetime
 ) -> None:
-    """One grade row per current assessment version; rows of older versions are removed."""
+    """One grade row per current assessment version; rows of older versions are removed. A row
+    whose values did not change is left alone (no UPDATE): ``graded_at`` is when its values were
+    last set, not when the course was last re-graded."""
     stale = {
         g.assessment_row_id: g
         for g in session.execute(select(GradeRow).where(GradeRow.patient_id == patient_id))
         .scalars()
         .all()
     }
-    for record in graded.to_dict("records"):
+    used = [c for c in GRADE_COLUMNS if c in graded]  # all of them unless nothing was graded
+    for record in graded[used].to_dict("records"):
         row_id = int(rows[int(record["_row"])].row_id)
+        values: dict[str, Any] = {
+            "crs_grade": _grade(record["crs_grade"]),
+            "crs_status": str(record["crs_status"]),
+            "crs_reason": str(record["crs_reason"]),
+            "icans_grade": _grade(record["icans_grade"]),
+            "icans_status": str(record["icans_status"]),
+            "icans_reason": str(record["icans_reason"]),
+            "masked": bool(record[MASKING]),
+            "flags": _flags(record),
+            "policy": POLICY.name,
+        }
         grade = stale.pop(row_id, None)
         if grade is None:
-            grade = GradeRow(assessment_row_id=row_id, patient_id=patient_id)
-            session.add(grade)
-        grade.crs_grade = _grade(record["crs_grade"])
-        grade.crs_status = str(record["crs_status"])
-        grade.crs_reason = str(record["crs_reason"])
-        grade.icans_grade = _grade(record["icans_grade"])
-        grade.icans_status = str(record["icans_status"])
-        grade.icans_reason = str(record["icans_reason"])
-        grade.masked = bool(record[MASKING])
-        grade.flags = _flags(record)
-        grade.policy = POLICY.name
-        grade.graded_at = now
+            session.add(
+                GradeRow(assessment_row_id=row_id, patient_id=patient_id, graded_at=now, **values)
+            )
+        elif any(getattr(grade, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(grade, name, value)
+            grade.graded_at = now
     for gone in stale.values():
         session.delete(gone)
 

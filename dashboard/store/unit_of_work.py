@@ -5,6 +5,10 @@
         uow.commit()       # re-grades the touched patients and raises alerts, then commits
 
 Leaving the block without ``commit()`` (or on an exception) rolls back.
+
+``UnitOfWork(engine, actor, read_only=True)`` is for pages that only read: on SQLite it begins a
+deferred transaction that reads a WAL snapshot and never queues behind writers (no writer lock,
+:mod:`dashboard.store.engine`); its ``commit()`` is refused.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from dashboard.store.access import Actor
+from dashboard.store.engine import READ_ONLY
+from dashboard.store.errors import StoreError
 from dashboard.store.people import PatientRepository, PeopleRepository
 from dashboard.store.records import ASSESSMENTS, DRUGS, LABS, RecordRepository
 
@@ -34,12 +40,13 @@ def on_write(hook: AfterWrite) -> AfterWrite:
 
 
 class UnitOfWork:
-    def __init__(self, engine: Engine, actor: Actor) -> None:
-        self.engine, self.actor = engine, actor
+    def __init__(self, engine: Engine, actor: Actor, *, read_only: bool = False) -> None:
+        self.engine, self.actor, self.read_only = engine, actor, read_only
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
-        self.session = Session(self.engine, expire_on_commit=False, autoflush=True)
+        bind = self.engine.execution_options(**{READ_ONLY: True}) if self.read_only else self.engine
+        self.session = Session(bind, expire_on_commit=False, autoflush=True)
         self.people = PeopleRepository(self.session, self.actor)
         self.patients = PatientRepository(self.session, self.actor)
         self.assessments = RecordRepository(self.session, self.actor, ASSESSMENTS)
@@ -48,6 +55,8 @@ class UnitOfWork:
         return self
 
     def commit(self) -> None:
+        if self.read_only:
+            raise StoreError("a read-only unit of work cannot commit")
         touched = self.assessments.touched | self.labs.touched | self.drugs.touched
         if touched:
             # Lab findings are recomputed only for these (dashboard.store.alert_engine).
