@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from browser_entry import Entry, main_text, screenshot, selected, sign_in, wait_idle
+from browser_entry import Entry, main_text, pick, screenshot, selected, sign_in, wait_idle
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -193,8 +193,10 @@ def test_physician_finds_the_alert_sees_the_grade_and_why_and_acknowledges(
 
     # Back to the inbox: acknowledge with a note.
     page.get_by_role("link", name="Alert inbox").click()
-    page.get_by_role("combobox", name="Patient", exact=True).click()
-    page.get_by_role("option", name=PATIENT, exact=True).click()
+    # the timeline has a "Patient" list too: wait until the inbox is the page shown
+    expect(page.get_by_role("heading", name="Alert inbox")).to_be_visible()
+    wait_idle(page)
+    pick(page, "Patient", PATIENT)
     wait_idle(page)
     alert = selected(page, "Alert")
     alert_id = alert.rsplit("#", 1)[-1]
