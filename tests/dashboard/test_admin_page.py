@@ -3,20 +3,15 @@ sites managed through the forms, the active policy shown with its sources."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
 
 from dashboard.services.auth import SignInError, sign_in
 from dashboard.store.access import Actor, Role
-from dashboard.store.database import open_database
-from dashboard.store.sample import load_sample
 from dashboard.store.schema import Site
 from grading.policy_asco_2021 import ASCO_2021
 
@@ -24,31 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "dashboard" / "app_pages" / "admin.py")
 
 
-def sample_template(factory: pytest.TempPathFactory) -> Path:
-    """The sample loaded once per test session (25 s); each test works on its own copy."""
-    path = factory.getbasetemp() / "cartwatch-sample.db"
-    if not path.exists():
-        partial = factory.getbasetemp() / "cartwatch-sample-loading.db"
-        engine = open_database(f"sqlite+pysqlite:///{partial}")
-        load_sample(engine)
-        engine.dispose()
-        partial.rename(path)
-    return path
-
-
 @pytest.fixture
-def engine(
-    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Engine]:
-    copy = tmp_path / "x.db"
-    shutil.copy(sample_template(tmp_path_factory), copy)
-    url = f"sqlite+pysqlite:///{copy}"
-    monkeypatch.setenv("CARTWATCH_DATABASE_URL", url)
-    st.cache_resource.clear()  # common.engine() must open this database
-    engine = open_database(url)
-    yield engine
-    engine.dispose()
-    st.cache_resource.clear()
+def engine(sample_engine: Engine) -> Engine:
+    """The shared sample copy (tests/dashboard/conftest.py); pages open it too."""
+    return sample_engine
 
 
 def page(actor: Actor) -> AppTest:

@@ -3,10 +3,6 @@ acknowledging and resolving store (checked in the database, not through the serv
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine, case, select
 
@@ -14,32 +10,15 @@ from dashboard.services import inbox as svc
 from dashboard.services.auth import sign_in
 from dashboard.store.access import Actor
 from dashboard.store.alerts import AlertRepository
-from dashboard.store.database import open_database
 from dashboard.store.errors import AccessDeniedError
-from dashboard.store.sample import load_sample
 from dashboard.store.schema import AlertRow, AssessmentRow, GradeRow, Patient
 from dashboard.store.unit_of_work import UnitOfWork
 
 
-def sample_template(factory: pytest.TempPathFactory) -> Path:
-    """The sample loaded once per test session (25 s); each test works on its own copy."""
-    path = factory.getbasetemp() / "cartwatch-sample.db"
-    if not path.exists():
-        partial = factory.getbasetemp() / "cartwatch-sample-loading.db"
-        engine = open_database(f"sqlite+pysqlite:///{partial}")
-        load_sample(engine)
-        engine.dispose()
-        partial.rename(path)
-    return path
-
-
 @pytest.fixture
-def engine(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Iterator[Engine]:
-    copy = tmp_path / "x.db"
-    shutil.copy(sample_template(tmp_path_factory), copy)
-    engine = open_database(f"sqlite+pysqlite:///{copy}")
-    yield engine
-    engine.dispose()
+def engine(sample_engine: Engine) -> Engine:
+    """The shared sample copy (tests/dashboard/conftest.py); pages open it too."""
+    return sample_engine
 
 
 def actor(engine: Engine, username: str) -> Actor:
