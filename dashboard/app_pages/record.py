@@ -107,13 +107,11 @@ form_column, result_column = st.columns([3, 2], gap="large")
 with form_column:
     observed_at = inputs.read_time()
     vitals = inputs.read_vitals(layout)
-    preview_masking = st.session_state.get("_entry_masking_basis", "derived from the drug log")
-    form = layout.read_assessment(masking_from=preview_masking)
+    form = layout.read_assessment(masking_from="derived from the drug log (shown with the result)")
     labs, lab_errors = svc_records.labs(patient_id, observed_at, inputs.read_labs())
     drugs, drug_errors = svc_records.drugs(patient_id, observed_at, inputs.read_drugs())
 
 result = svc.preview(form, context, observed_at, drugs)
-st.session_state["_entry_masking_basis"] = result.masking_basis or "derived from the drug log"
 layout.show_errors(result.view)
 typed = inputs.to_draft(form, vitals, observed_at)
 if st.session_state.get("_entry_last_draft") is None:
@@ -126,6 +124,8 @@ with result_column:
     day = f"study day {result.study_day}" if result.study_day is not None else ""
     st.markdown(f"##### What this entry means · {day}" if day else "##### What this entry means")
     layout.show_result(result.view)
+    if result.masking_basis:
+        st.caption(f"Fever masking (R-CRS-2): {result.masking_basis}.")
     carried = inputs.carried_unchanged(context, form)
     if carried:
         since = f"{context.last_observed_at:%Y-%m-%d %H:%M}" if context.last_observed_at else ""

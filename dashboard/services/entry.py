@@ -45,6 +45,9 @@ VITALS = ("heart_rate_bpm", "systolic_bp_mmhg", "diastolic_bp_mmhg", "spo2_pct",
 #: Carried forward from the last assessment as the form's starting values (the nurse checks them).
 CARRIED = ("oxygen_device", "oxygen_l_min", "hypotension", "motor_weakness", "cerebral_edema")
 #: Possible but unusual: (field, low, high, what to check). Outside, the save needs a confirmation.
+#: Data-entry plausibility ranges of this project [U], not grading rules (criteria.md grades by
+#: treatment, not by these numbers): for the trial's medical monitor to review. Values outside
+#: grading.assessment.PLAUSIBLE are refused outright; these only ask for a second look.
 UNUSUAL: tuple[tuple[str, float, float, str], ...] = (
     ("temperature_c", 35.0, 41.0, "temperature"),
     ("heart_rate_bpm", 40, 160, "heart rate"),

@@ -188,20 +188,19 @@ def _sqlite_setup(engine: Engine, busy_ms: int, lock_path: str | None) -> None:
     dialect: Any = engine.dialect
     commit, rollback = dialect.do_commit, dialect.do_rollback
 
-    def do_commit(dbapi_connection: Any) -> None:
-        try:
-            commit(dbapi_connection)
-        finally:
-            lock = _lock_of(dbapi_connection)
-            if lock is not None:
-                lock.release()
+    def releasing(finish: Any) -> Any:
+        """The dialect's commit or rollback, then the writer lock released whatever happened."""
 
-    def do_rollback(dbapi_connection: Any) -> None:
-        try:
-            rollback(dbapi_connection)
-        finally:
-            lock = _lock_of(dbapi_connection)
-            if lock is not None:
-                lock.release()
+        def run(dbapi_connection: Any) -> None:
+            try:
+                finish(dbapi_connection)
+            finally:
+                lock = _lock_of(dbapi_connection)
+                if lock is not None:
+                    lock.release()
+
+        return run
+
+    do_commit, do_rollback = releasing(commit), releasing(rollback)
 
     dialect.do_commit, dialect.do_rollback = do_commit, do_rollback
