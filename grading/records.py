@@ -1,6 +1,7 @@
-"""Records of a patient's course: the patient, lab results, drug administrations, infections and
-LICATS events. Pydantic models validated at the edge (import, form, database read), like
-:class:`grading.assessment.Assessment`; CSV columns carry the field names.
+"""Records of a patient's course: the patient, lab results, drug administrations, infections,
+LICATS events and outcome events (death, re-treatment). Pydantic models validated at the edge
+(import, form, database read), like :class:`grading.assessment.Assessment`; CSV columns carry the
+field names.
 
 Time: instants end in ``_at``. Study day 0 is the calendar day of the CAR T infusion
 (``Patient.infusion_at``); the day before is -1. Lab values keep the unit they were reported in;
@@ -252,5 +253,58 @@ class LicatsEvent(_Frozen):
         if self.resolved_at is not None and self.resolved_at < self.onset_at:
             raise PydanticCustomError(
                 "resolved_before_onset", "LICATS cannot resolve before its onset.", {}
+            )
+        return self
+
+
+class OutcomeKind(StrEnum):
+    """A patient outcome that ends or changes follow-up: the competing events of a cumulative
+    incidence analysis (issue #6)."""
+
+    DEATH = "death"
+    #: Re-infusion of CAR T cells, or a new line of B-cell-directed therapy (for example
+    #: rituximab): from then on, B-cell recovery and late toxicity are no longer those of the
+    #: first product.
+    RETREATMENT = "retreatment"
+
+
+class DeathCause(StrEnum):
+    """What a death was attributed to, from a closed list (research exports carry no free text).
+
+    ``unknown`` is a recorded answer ("the cause is not known"); a blank cause means "not recorded
+    yet", and the two are never merged.
+    """
+
+    CRS = "crs"
+    ICANS = "icans"
+    IEC_HS = "iec_hs"  # immune effector cell-associated HLH-like syndrome
+    INFECTION = "infection"
+    DISEASE_PROGRESSION = "disease_progression"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class OutcomeEvent(_Frozen):
+    """A death or a re-treatment, at the time it occurred.
+
+    ``cause`` belongs to a death only: a re-treatment with a cause is refused. A death without a
+    cause is accepted (the cause is then "not recorded", not "unknown"), but a cause should be
+    entered as soon as it is known. There is deliberately no free-text field: research exports
+    must not carry free text.
+    """
+
+    patient_id: str = Field(min_length=1, max_length=64)
+    event: OutcomeKind
+    occurred_at: datetime
+    cause: DeathCause | None = None
+
+    @model_validator(mode="after")
+    def _cause_only_for_death(self) -> OutcomeEvent:
+        if self.cause is not None and self.event is not OutcomeKind.DEATH:
+            raise PydanticCustomError(
+                "cause_without_death",
+                "A cause ({cause}) is recorded for a death only; leave it blank for a "
+                "{event}, or record the event as a death.",
+                {"cause": self.cause.value, "event": self.event.value},
             )
         return self

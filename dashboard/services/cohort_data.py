@@ -12,8 +12,8 @@ selects (one per table, filtered by the visible sites and ``status == "current"`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -25,12 +25,32 @@ from sqlalchemy.orm import Session
 from dashboard.store.access import Actor, Role
 from dashboard.store.alert_engine import GRADED_FIELDS
 from dashboard.store.errors import AccessDeniedError
-from dashboard.store.records import DRUGS, LABS
-from dashboard.store.schema import AssessmentRow, DrugAdministrationRow, LabResultRow, Patient
+from dashboard.store.records import DRUGS, EVENTS, LABS
+from dashboard.store.schema import (
+    AssessmentRow,
+    DrugAdministrationRow,
+    LabResultRow,
+    OutcomeEventRow,
+    Patient,
+)
 from grading.records import Patient as PatientRecord
 
 READERS = (Role.RESEARCHER, Role.ADMIN)
 PATIENT_FIELDS = tuple(PatientRecord.model_fields)
+#: patient_id, event, occurred_at, cause (:class:`grading.records.OutcomeEvent`).
+EVENT_FIELDS = EVENTS.fields
+
+
+def no_events() -> pd.DataFrame:
+    """An empty events frame with its columns: "no death or re-treatment recorded"."""
+    return pd.DataFrame(
+        {
+            "patient_id": pd.Series(dtype=object),
+            "event": pd.Series(dtype=object),
+            "occurred_at": pd.Series(dtype="datetime64[ns]"),
+            "cause": pd.Series(dtype=object),
+        }
+    )[list(EVENT_FIELDS)]
 
 
 class CohortFilters(BaseModel):
@@ -65,6 +85,9 @@ class CohortData:
     assessments: pd.DataFrame  # GRADED_FIELDS
     drugs: pd.DataFrame  # DRUGS.fields
     labs: pd.DataFrame  # LABS.fields
+    #: EVENT_FIELDS: deaths and re-treatments (current versions; a blank cause is "not recorded").
+    #: Empty by default, so that frames built by hand without outcomes stay valid.
+    events: pd.DataFrame = field(default_factory=no_events)
 
 
 def require_cohort_reader(actor: Actor) -> None:
@@ -119,9 +142,23 @@ def _records(
     return _frame(session, query, fields)
 
 
-def load_cohort(session: Session, actor: Actor, filters: CohortFilters) -> CohortData:
-    """The filtered patients of the actor's sites and their current, not withdrawn, records."""
+def patient_ids(session: Session, actor: Actor, filters: CohortFilters) -> list[str]:
+    """The study ids the filters select among the actor's sites, in (site, id) order."""
+    query = _patients_query(actor, filters).with_only_columns(Patient.patient_id)
+    return [str(pid) for pid in session.execute(query).scalars()]
+
+
+def load_cohort(
+    session: Session,
+    actor: Actor,
+    filters: CohortFilters,
+    only: Sequence[str] | None = None,
+) -> CohortData:
+    """The filtered patients of the actor's sites and their current, not withdrawn, records;
+    ``only`` further restricts them to these study ids (a chunk of an export)."""
     query = _patients_query(actor, filters)
+    if only is not None:
+        query = query.where(Patient.patient_id.in_(list(only)))
     patients = _frame(session, query, PATIENT_FIELDS)
     ids = query.with_only_columns(Patient.patient_id).order_by(None)
     return CohortData(
@@ -129,6 +166,7 @@ def load_cohort(session: Session, actor: Actor, filters: CohortFilters) -> Cohor
         assessments=_records(session, AssessmentRow, GRADED_FIELDS, ids, "observed_at"),
         drugs=_records(session, DrugAdministrationRow, DRUGS.fields, ids, "given_at"),
         labs=_records(session, LabResultRow, LABS.fields, ids, "collected_at"),
+        events=_records(session, OutcomeEventRow, EVENT_FIELDS, ids, "occurred_at"),
     )
 
 

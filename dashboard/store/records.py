@@ -21,12 +21,13 @@ from dashboard.store.schema import (
     AssessmentRow,
     DrugAdministrationRow,
     LabResultRow,
+    OutcomeEventRow,
     Patient,
     User,
     _Versioned,
 )
 from grading import Assessment
-from grading.records import DrugAdministration, LabResult
+from grading.records import DrugAdministration, LabResult, OutcomeEvent
 
 M = TypeVar("M", bound=BaseModel)
 #: An entry made this long after the clinical time is flagged as late.
@@ -75,6 +76,8 @@ class RecordKind(Generic[M]):
 ASSESSMENTS = RecordKind("assessment", AssessmentRow, Assessment, "observed_at")
 LABS = RecordKind("lab_result", LabResultRow, LabResult, "collected_at")
 DRUGS = RecordKind("drug_administration", DrugAdministrationRow, DrugAdministration, "given_at")
+#: Deaths and re-treatments (issue #6): versioned and audited like the clinical records.
+EVENTS = RecordKind("outcome_event", OutcomeEventRow, OutcomeEvent, "occurred_at")
 
 
 class RecordRepository(Generic[M]):

@@ -1,10 +1,10 @@
 """SQLAlchemy 2 models. Alembic migrations (dashboard/store/migrations) create exactly these; a test
 checks there is no drift.
 
-Clinical tables (assessments, lab_results, drug_administrations) are versioned: a correction is a
-new row with the same ``record_id`` and the next ``version``; the old row becomes ``superseded``
-and stays readable. Nothing clinical is updated in place except that status flag. A withdrawal is
-a new version with status ``withdrawn`` and a reason.
+Clinical tables (assessments, lab_results, drug_administrations, outcome_events) are versioned:
+a correction is a new row with the same ``record_id`` and the next ``version``; the old row
+becomes ``superseded`` and stays readable. Nothing clinical is updated in place except that
+status flag. A withdrawal is a new version with status ``withdrawn`` and a reason.
 """
 
 from __future__ import annotations
@@ -165,6 +165,22 @@ class DrugAdministrationRow(_Versioned, Base):
     dose: Mapped[float | None] = mapped_column(Float)
     dose_unit: Mapped[str | None] = mapped_column(String(32))
     route: Mapped[str | None] = mapped_column(CODE)
+
+
+class OutcomeEventRow(_Versioned, Base):
+    """A death or a re-treatment (:class:`grading.records.OutcomeEvent`): the competing events of
+    the research exports. ``cause`` is a code from a closed list; there is no free-text column."""
+
+    __tablename__ = "outcome_events"
+    __table_args__ = (
+        UniqueConstraint("record_id", "version", name="uq_outcome_events_record_version"),
+        Index("ix_outcome_events_patient_time", "patient_id", "occurred_at"),
+    )
+
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.patient_id"))
+    event: Mapped[str] = mapped_column(CODE)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime)
+    cause: Mapped[str | None] = mapped_column(CODE)
 
 
 class GradeRow(Base):

@@ -23,7 +23,7 @@ from dashboard.store.access import Actor
 from dashboard.store.engine import READ_ONLY
 from dashboard.store.errors import StoreError
 from dashboard.store.people import PatientRepository, PeopleRepository
-from dashboard.store.records import ASSESSMENTS, DRUGS, LABS, RecordRepository
+from dashboard.store.records import ASSESSMENTS, DRUGS, EVENTS, LABS, RecordRepository
 
 #: session.info while the hooks run: the patients whose labs or drugs this commit changed (the
 #: alert engine recomputes lab findings only for them).
@@ -52,6 +52,8 @@ class UnitOfWork:
         self.assessments = RecordRepository(self.session, self.actor, ASSESSMENTS)
         self.labs = RecordRepository(self.session, self.actor, LABS)
         self.drugs = RecordRepository(self.session, self.actor, DRUGS)
+        #: Deaths and re-treatments: they change no grade, so they do not re-grade the course.
+        self.events = RecordRepository(self.session, self.actor, EVENTS)
         return self
 
     def commit(self) -> None:
@@ -66,7 +68,7 @@ class UnitOfWork:
             del self.session.info[LAB_INPUTS_TOUCHED]
         self.session.commit()
         self._committed = True
-        for repository in (self.assessments, self.labs, self.drugs):
+        for repository in (self.assessments, self.labs, self.drugs, self.events):
             repository.touched.clear()
 
     def __exit__(
