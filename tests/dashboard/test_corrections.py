@@ -15,7 +15,7 @@ from dashboard.services import corrections
 from dashboard.services.signoff import sign_off
 from dashboard.store.errors import ConflictError, InvalidRecordError, ReasonRequiredError
 from dashboard.store.schema import AuditEntry
-from tests.dashboard.conftest import demo
+from tests.sample_accounts import demo
 
 PAGE = str(Path(__file__).resolve().parents[2] / "dashboard" / "app_pages" / "record.py")
 PATIENT = "S01-0002"

@@ -15,7 +15,7 @@ from dashboard.store.errors import AccessDeniedError, InvalidRecordError
 from dashboard.store.schema import AssessmentRow, DraftRow, DrugAdministrationRow, LabResultRow
 from dashboard.store.unit_of_work import UnitOfWork
 from grading.records import Analyte, Drug, DrugAdministration
-from tests.dashboard.conftest import demo
+from tests.sample_accounts import demo
 
 PAGE = str(Path(__file__).resolve().parents[2] / "dashboard" / "app_pages" / "record.py")
 PATIENT = "S01-0002"

@@ -15,7 +15,7 @@ from dashboard.store.access import Actor
 from dashboard.store.unit_of_work import UnitOfWork
 from grading import Assessment
 from grading.records import Disease, Patient, Product
-from tests.dashboard.conftest import demo
+from tests.sample_accounts import demo
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 INFUSED = datetime(2030, 3, 1, 10, 0)  # after every sample patient's follow-up: alone in its window

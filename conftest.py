@@ -1,4 +1,5 @@
-"""Dashboard fixtures: the sample cohort loaded once into an SQLite template, copied per test."""
+"""Shared fixtures: the sample cohort loaded once into an SQLite template, copied per test
+(dashboard, export and analytics tests)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import pytest
 import streamlit as st
 from sqlalchemy import Engine
 
-from dashboard.services.auth import sign_in
 from dashboard.store.access import Actor
 from dashboard.store.config import ENV_VAR
 from dashboard.store.database import open_database
 from dashboard.store.sample import load_sample
+from tests.sample_accounts import demo
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +43,7 @@ def sample_engine(
     st.cache_resource.clear()
 
 
-def demo(engine: Engine, username: str) -> Actor:
-    """A demo account of the sample, signed in the way the app signs in."""
-    return sign_in(engine, username, f"{username}-demo")
+@pytest.fixture
+def researcher(sample_engine: Engine) -> Actor:
+    """The sample's researcher (all five sites, read only)."""
+    return demo(sample_engine, "researcher")
