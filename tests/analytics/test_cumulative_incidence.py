@@ -136,7 +136,8 @@ def test_not_at_risk_rows_are_left_out() -> None:
 
 def test_no_patient_at_risk_gives_an_empty_curve_and_zero_table() -> None:
     curve, table = aalen_johansen([np.nan], ["not_at_risk"], at_times=[0, 7])
-    assert curve.empty and list(curve.columns) == list(CURVE_COLUMNS)
+    assert curve.empty
+    assert list(curve.columns) == list(CURVE_COLUMNS)
     assert table["at_risk"].tolist() == [0, 0]
     assert table["cumulative_incidence"].isna().all()
 
@@ -159,7 +160,8 @@ def _two_products() -> pd.DataFrame:
     # product a: the 8 hand patients; product b: 3 patients (event 1, competing (death) 2,
     # not at risk). b by hand: t=1 n=2 -> F = 1/2; t=2 competing -> F stays 1/2.
     a = pd.DataFrame({"time_days": TIMES, "status": STATUS, "product": "a"})
-    a["competing_event"] = np.where(a["status"] == "competing", "retreatment", None)
+    a["competing_event"] = None
+    a.loc[a["status"] == "competing", "competing_event"] = "retreatment"
     a.loc[6, "competing_event"] = "death"
     a["follow_up_days"] = a["time_days"]
     a.loc[6, "follow_up_days"] = 6.0  # P7's competing event (day 7) is after its last record
