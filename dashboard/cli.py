@@ -7,6 +7,7 @@
     cartwatch policy
     cartwatch db upgrade [--url URL]
     cartwatch audit verify [--url URL]
+    cartwatch export KIND --out DIR --user USER [--format F] [--dates D] [--site S] ...
 
 '-' means standard input or output. ``--url`` defaults to CARTWATCH_DATABASE_URL, else the SQLite
 file in the user data folder (dashboard.store.config). Exit status: 0 success, 2 bad input (every
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from pydantic import ValidationError
 
+from dashboard.cli_export import add_parser as add_export_parser
 from dashboard.csv_contract import TABLES, ContractError, ContractFile, TableSpec, read_table
 from grading import ASCO_2021, DISCLAIMER, Policy, grade_frame
 from grading.course import EPISODE_COLUMNS, MASKING, grade_course
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     verify.add_argument("--url", help=URL_HELP)
     importing = commands.add_parser("import", help="import a CSV file into the database")
-    importing.add_argument("kind", choices=["patients", "assessments", "labs", "drugs"])
+    importing.add_argument("kind", choices=["patients", "assessments", "labs", "drugs", "events"])
     importing.add_argument("file", type=Path)
     importing.add_argument("--user", required=True, help="who imports (password: "
                            "CARTWATCH_PASSWORD or asked for)")  # fmt: skip
@@ -86,9 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     refresh = alerts.add_parser("refresh", help="re-grade every patient and update alerts now")
     refresh.add_argument("--url", help=URL_HELP)
+    add_export_parser(commands, URL_HELP)
     args = parser.parse_args(argv)
     try:
-        if args.command in ("import", "load-sample", "alerts"):
+        if args.command in ("import", "load-sample", "alerts", "export"):
             return _store_command(args)
         if args.command == "grade":
             return _grade(args.input, args.drugs, args.output, _policy(args.policy))
@@ -110,10 +113,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _store_command(args: argparse.Namespace) -> int:
+    from dashboard.cli_export import run as run_export
     from dashboard.cli_store import CommandError, run_import, run_load_sample, run_refresh
 
     engine = _open_database(args.url, migrate=True)
     try:
+        if args.command == "export":
+            return run_export(engine, args)
         if args.command == "import":
             return run_import(engine, args.kind, args.file, args.user)
         if args.command == "alerts":
