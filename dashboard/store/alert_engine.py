@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from dashboard.store import audit
@@ -62,6 +62,13 @@ from dashboard.store.unit_of_work import LAB_INPUTS_TOUCHED, on_write
 from grading.course import MASKING, grade_course
 from grading.monitor import COLUMNS as FINDING_COLUMNS
 from grading.monitor import course_findings, lab_findings
+from grading.patient_course import (
+    GRADE_INPUTS,
+    UnsupportedRecordError,
+    course_findings_of,
+    grade_patient_course,
+    overdue_items,
+)
 from grading.policy import Policy
 from grading.policy_asco_2021 import ASCO_2021
 from grading.records import InfectionEvent
@@ -81,6 +88,14 @@ GRADE_COLUMNS = (
     "_row", "crs_grade", "crs_status", "crs_reason", "icans_grade", "icans_status",
     "icans_reason", MASKING, "tocilizumab_flag", "steroids_indicated", "icu_indicated",
 )  # fmt: skip
+#: The values of a GradeRow besides its keys and time.
+VALUE_NAMES = (
+    "crs_grade", "crs_status", "crs_reason", "icans_grade", "icans_status", "icans_reason",
+    "masked", "flags", "policy",
+)  # fmt: skip
+#: Compute grades and findings with the one-patient path (grading.patient_course); False: with
+#: the cohort path (grade_course), the reference it is tested against.
+FAST_PATH = True
 KEY_LENGTH = 300  # AlertRow.dedup_key
 RULE_LENGTH = 200  # AlertRow.rule_id
 UNRESOLVED = ("open", "acknowledged")
@@ -143,8 +158,111 @@ def queue_behind_writers(session: Session, patient_ids: Iterable[str]) -> dict[s
 def _refresh_patient(
     session: Session, patient: Patient, at: datetime, now: datetime, labs_too: bool
 ) -> None:
+    grades, findings = compute(session, patient, at, labs_too)
+    _write_grades(session, patient.patient_id, grades, now)
+    kept = frozenset() if labs_too else LAB_KINDS  # not recomputed: neither raised nor resolved
+    _upsert_alerts(session, patient.patient_id, findings, now, kept)
+
+
+def compute(
+    session: Session, patient: Patient, at: datetime, labs_too: bool, *, fast: bool | None = None
+) -> tuple[dict[int, dict[str, Any]], dict[str, Finding]]:
+    """What the patient's grade rows and alerts should be: the values of one grade row per current
+    assessment version (by its row id, in course order) and the findings by deduplication key.
+
+    ``fast`` (default :data:`FAST_PATH`): the one-patient path (:mod:`grading.patient_course`);
+    otherwise, or when a stored assessment does not validate, the cohort path
+    (:func:`grading.course.grade_course`), which is the reference the fast path is tested against.
+    Reads only; writes nothing.
+    """
+    if FAST_PATH if fast is None else fast:
+        try:
+            return _compute_fast(session, patient, at, labs_too)
+        except UnsupportedRecordError:
+            pass  # the reference path grades it, or reports what is wrong with it
+    return _compute_full(session, patient, at, labs_too)
+
+
+def _compute_full(
+    session: Session, patient: Patient, at: datetime, labs_too: bool
+) -> tuple[dict[int, dict[str, Any]], dict[str, Finding]]:
+    """The reference: the patient's records as DataFrames through grade_course and the monitor."""
     rows = list(_current(session, ASSESSMENTS.row, patient.patient_id, "observed_at"))
     assessments = _frame([{f: getattr(r, f) for f in GRADED_FIELDS} for r in rows], GRADED_FIELDS)
+    drugs, labs, patients = _lab_inputs(session, patient)
+
+    parts = []
+    grades: dict[int, dict[str, Any]] = {}
+    if rows:
+        course = grade_course(assessments, drugs, patients, POLICY)
+        grades = _grade_values(course.assessments, rows)
+        parts.append(course_findings(course, POLICY))
+    parts.append(_overdue(patients, assessments, labs, at))
+    if labs_too:
+        parts.append(_lab_findings(patients, labs, drugs, at))
+    found = pd.concat([p for p in parts if not p.empty] or [_frame([], FINDING_COLUMNS)])
+    return grades, _findings(patient.patient_id, found.to_dict("records"), patient.infusion_at)
+
+
+def _compute_fast(
+    session: Session, patient: Patient, at: datetime, labs_too: bool
+) -> tuple[dict[int, dict[str, Any]], dict[str, Finding]]:
+    """The one-patient path: plain column reads (no ORM objects, no DataFrames) and
+    grading.patient_course; lab findings (only when labs or drugs changed) as in the reference."""
+    row = ASSESSMENTS.row
+    stored = session.execute(
+        select(row.row_id, row.observed_at, getattr(row, MASKING),
+               *(getattr(row, f) for f in GRADE_INPUTS))
+        .where(row.patient_id == patient.patient_id, row.status == "current")
+        .order_by(row.observed_at, row.row_id)
+    ).all()  # fmt: skip
+    drug = DRUGS.row
+    doses = session.execute(
+        select(drug.given_at, drug.drug).where(
+            drug.patient_id == patient.patient_id, drug.status == "current"
+        )
+    ).all()
+    course = grade_patient_course(
+        [(r[1], tuple(r[3:]), r[2]) for r in stored], [(d[0], d[1]) for d in doses], POLICY
+    )
+    grades = {
+        int(stored[c.position][0]): _values(
+            c.grade.crs_grade, c.grade.crs_status, c.grade.crs_reason, c.grade.icans_grade,
+            c.grade.icans_status, c.grade.icans_reason, bool(c.masking), c.tocilizumab_flag,
+            c.grade.steroids_indicated, c.grade.icu_indicated,
+        )
+        for c in course
+    }  # fmt: skip
+    records = course_findings_of(patient.patient_id, course, POLICY)
+    temperature, ice, capd = (3 + GRADE_INPUTS.index(f)
+                              for f in ("temperature_c", "ice_score", "capd_score"))  # fmt: skip
+    lab = LABS.row
+    last_lab = session.execute(
+        select(func.max(lab.collected_at)).where(
+            lab.patient_id == patient.patient_id, lab.status == "current"
+        )
+    ).scalar()
+    overdue = overdue_items(
+        patient.infusion_at,
+        [(r[1], r[temperature] is not None, r[ice] is not None or r[capd] is not None)
+         for r in stored],
+        last_lab,
+        at,
+    )  # fmt: skip
+    records += [_missed(patient.patient_id, *item) for item in overdue]
+    if labs_too:
+        drugs, labs, patients = _lab_inputs(session, patient)
+        records += [
+            {str(k): v for k, v in r.items()}
+            for r in _lab_findings(patients, labs, drugs, at).to_dict("records")
+        ]
+    return grades, _findings(patient.patient_id, records, patient.infusion_at)
+
+
+def _lab_inputs(
+    session: Session, patient: Patient
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The patient's current drugs and labs, and the patient, as the grading library's frames."""
     drugs = _frame(
         [{f: getattr(r, f) for f in DRUGS.fields}
          for r in _current(session, DRUGS.row, patient.patient_id, "given_at")],
@@ -157,22 +275,14 @@ def _refresh_patient(
     )  # fmt: skip
     fields = tuple(PatientRecord.model_fields)
     patients = _frame([{f: getattr(patient, f) for f in fields}], fields)
+    return drugs, labs, patients
 
-    parts = []
-    if rows:
-        course = grade_course(assessments, drugs, patients, POLICY)
-        _replace_grades(session, patient.patient_id, course.assessments, rows, now)
-        parts.append(course_findings(course, POLICY))
-    else:
-        _replace_grades(session, patient.patient_id, pd.DataFrame(), [], now)
-    parts.append(_overdue(patients, assessments, labs, at))
-    if labs_too:
-        infections = _frame([], tuple(InfectionEvent.model_fields))
-        parts.append(lab_findings(patients, labs, drugs, infections, at))
-    found = pd.concat([p for p in parts if not p.empty] or [_frame([], FINDING_COLUMNS)])
-    findings = _findings(patient.patient_id, found, patient.infusion_at)
-    kept = frozenset() if labs_too else LAB_KINDS  # not recomputed: neither raised nor resolved
-    _upsert_alerts(session, patient.patient_id, findings, now, kept)
+
+def _lab_findings(
+    patients: pd.DataFrame, labs: pd.DataFrame, drugs: pd.DataFrame, at: datetime
+) -> pd.DataFrame:
+    infections = _frame([], tuple(InfectionEvent.model_fields))
+    return lab_findings(patients, labs, drugs, infections, at)
 
 
 def _current(session: Session, row: Any, patient_id: str, time: str) -> Iterable[Any]:
@@ -187,54 +297,73 @@ def _frame(records: list[dict[str, Any]], columns: Iterable[str]) -> pd.DataFram
     return pd.DataFrame.from_records(records, columns=list(columns))
 
 
-def _replace_grades(
-    session: Session, patient_id: str, graded: pd.DataFrame, rows: list[Any], now: datetime
+def _grade_values(graded: pd.DataFrame, rows: list[Any]) -> dict[int, dict[str, Any]]:
+    """The grade row values of each assessment row of grade_course's output."""
+    out: dict[int, dict[str, Any]] = {}
+    for record in graded[list(GRADE_COLUMNS)].to_dict("records"):
+        out[int(rows[int(record["_row"])].row_id)] = _values(
+            _grade(record["crs_grade"]), str(record["crs_status"]), str(record["crs_reason"]),
+            _grade(record["icans_grade"]), str(record["icans_status"]),
+            str(record["icans_reason"]), bool(record[MASKING]), str(record["tocilizumab_flag"]),
+            bool(record["steroids_indicated"]), bool(record["icu_indicated"]),
+        )  # fmt: skip
+    return out
+
+
+def _values(
+    crs_grade: int | None, crs_status: str, crs_reason: str, icans_grade: int | None,
+    icans_status: str, icans_reason: str, masked: bool, tocilizumab_flag: str, steroids: bool,
+    icu: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """One grade row's values; the flags that are on read e.g. ``tocilizumab=indicated, icu``."""
+    flags = [f"tocilizumab={tocilizumab_flag}"] if tocilizumab_flag else []
+    flags += [name for name, on in (("steroids", steroids), ("icu", icu)) if on]
+    return {
+        "crs_grade": crs_grade, "crs_status": crs_status, "crs_reason": crs_reason,
+        "icans_grade": icans_grade, "icans_status": icans_status, "icans_reason": icans_reason,
+        "masked": masked, "flags": ", ".join(flags), "policy": POLICY.name,
+    }  # fmt: skip
+
+
+def _write_grades(
+    session: Session, patient_id: str, grades: dict[int, dict[str, Any]], now: datetime
 ) -> None:
     """One grade row per current assessment version; rows of older versions are removed. A row
     whose values did not change is left alone (no UPDATE): ``graded_at`` is when its values were
-    last set, not when the course was last re-graded."""
+    last set, not when the course was last re-graded. Reads and writes plain columns (bulk
+    INSERT, UPDATE by primary key, DELETE) instead of loading every row as an ORM object."""
+    names = tuple(VALUE_NAMES)
     stale = {
-        g.assessment_row_id: g
-        for g in session.execute(select(GradeRow).where(GradeRow.patient_id == patient_id))
-        .scalars()
-        .all()
-    }
-    used = [c for c in GRADE_COLUMNS if c in graded]  # all of them unless nothing was graded
-    for record in graded[used].to_dict("records"):
-        row_id = int(rows[int(record["_row"])].row_id)
-        values: dict[str, Any] = {
-            "crs_grade": _grade(record["crs_grade"]),
-            "crs_status": str(record["crs_status"]),
-            "crs_reason": str(record["crs_reason"]),
-            "icans_grade": _grade(record["icans_grade"]),
-            "icans_status": str(record["icans_status"]),
-            "icans_reason": str(record["icans_reason"]),
-            "masked": bool(record[MASKING]),
-            "flags": _flags(record),
-            "policy": POLICY.name,
-        }
-        grade = stale.pop(row_id, None)
-        if grade is None:
-            session.add(
-                GradeRow(assessment_row_id=row_id, patient_id=patient_id, graded_at=now, **values)
+        int(r[0]): dict(zip(names, r[1:], strict=True))
+        for r in session.execute(
+            select(GradeRow.assessment_row_id, *(getattr(GradeRow, n) for n in names))
+            .where(GradeRow.patient_id == patient_id)
+        )
+    }  # fmt: skip
+    added, changed = [], []
+    for row_id, values in grades.items():
+        old = stale.pop(row_id, None)
+        if old is None:
+            added.append({"assessment_row_id": row_id, "patient_id": patient_id,
+                          "graded_at": now, **values})  # fmt: skip
+        elif old != values:
+            changed.append({"assessment_row_id": row_id, "graded_at": now, **values})
+    if added:
+        session.execute(insert(GradeRow), added)
+    if changed:
+        session.execute(update(GradeRow), changed)  # by primary key
+        for values in changed:  # an instance loaded earlier in this session would be stale
+            known = session.identity_map.get(
+                session.identity_key(GradeRow, values["assessment_row_id"])
             )
-        elif any(getattr(grade, name) != value for name, value in values.items()):
-            for name, value in values.items():
-                setattr(grade, name, value)
-            grade.graded_at = now
-    for gone in stale.values():
-        session.delete(gone)
+            if known is not None:
+                session.expire(known)
+    if stale:
+        session.execute(delete(GradeRow).where(GradeRow.assessment_row_id.in_(list(stale))))
 
 
 def _grade(value: Any) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
-
-
-def _flags(record: dict[Any, Any]) -> str:
-    """The escalation flags that are on, e.g. ``tocilizumab=indicated, steroids, icu``."""
-    flags = [f"tocilizumab={record['tocilizumab_flag']}"] if record["tocilizumab_flag"] else []
-    flags += [name for name in ("steroids", "icu") if bool(record[f"{name}_indicated"])]
-    return ", ".join(flags)
 
 
 def _overdue(
@@ -244,25 +373,33 @@ def _overdue(
     items = due_items(patients, assessments, labs, pd.Timestamp(at))
     missed = items[items["status"] == "overdue"]
     return _frame(
-        [
-            {"patient_id": r["patient_id"], "kind": "missed_assessment", "severity": "warning",
-             "at": r["due_at"], "rule_id": f"SCHEDULE-{str(r['item']).upper()}",
-             "detail": f"{r['item']} overdue by {r['overdue_hours']:g} h ({r['phase']})",
-             "citation": "course policy schedule", "evidence": "policy"}
-            for r in missed.to_dict("records")
-        ],
+        [_missed(r["patient_id"], r["item"], r["due_at"], r["phase"], r["overdue_hours"])
+         for r in missed.to_dict("records")],
         FINDING_COLUMNS,
     )  # fmt: skip
 
 
-def _findings(patient_id: str, found: pd.DataFrame, infusion_at: datetime) -> dict[str, Finding]:
+def _missed(patient_id: str, item: str, due_at: Any, phase: str, hours: float) -> dict[str, Any]:
+    """One overdue item as a finding."""
+    return {"patient_id": patient_id, "kind": "missed_assessment", "severity": "warning",
+            "at": due_at, "rule_id": f"SCHEDULE-{str(item).upper()}",
+            "detail": f"{item} overdue by {hours:g} h ({phase})",
+            "citation": "course policy schedule", "evidence": "policy"}  # fmt: skip
+
+
+def _findings(
+    patient_id: str, found: Iterable[dict[Any, Any]], infusion_at: datetime
+) -> dict[str, Finding]:
     """Findings by their deduplication key (the first of equal keys wins)."""
     out: dict[str, Finding] = {}
-    for r in found.to_dict("records"):
+    for r in found:
         rule_id = str(r["rule_id"])[:RULE_LENGTH]
         kind = str(r["kind"])
-        stamp = pd.Timestamp(r["at"])
-        when = infusion_at if pd.isna(stamp) else stamp.to_pydatetime().replace(tzinfo=None)
+        if type(r["at"]) is datetime:  # the fast path's plain datetimes: no Timestamp round trip
+            when = r["at"].replace(tzinfo=None)
+        else:
+            stamp = pd.Timestamp(r["at"])
+            when = infusion_at if pd.isna(stamp) else stamp.to_pydatetime().replace(tzinfo=None)
         key = dedup_key(patient_id, kind, rule_id, when)
         out.setdefault(
             key,
@@ -288,25 +425,32 @@ def _upsert_alerts(
     now: datetime,
     kept: frozenset[str] = frozenset(),
 ) -> None:
+    """Raise new findings, reopen those the system resolved, resolve those gone. The patient's
+    alerts are read as plain columns (fresh from the database); only an alert that changes is
+    loaded as an object."""
     known = {
-        a.dedup_key: a
-        for a in session.execute(
-            select(AlertRow)
+        r.dedup_key: r
+        for r in session.execute(
+            select(AlertRow.dedup_key, AlertRow.alert_id, AlertRow.state, AlertRow.resolved_by,
+                   AlertRow.kind)
             .where(AlertRow.patient_id == patient_id)
-            .execution_options(populate_existing=True)
         )
-        .scalars()
-        .all()
-    }
+    }  # fmt: skip
     for key, finding in findings.items():
         alert = known.get(key)
         if alert is None:
             _raise(session, patient_id, finding, now)
         elif alert.state == "resolved" and alert.resolved_by is None:
-            _reopen(session, alert)
+            _reopen(session, _alert(session, alert.alert_id))
     for key, alert in known.items():
         if key not in findings and alert.state in UNRESOLVED and alert.kind not in kept:
-            _resolve(session, alert, now)
+            _resolve(session, _alert(session, alert.alert_id), now)
+
+
+def _alert(session: Session, alert_id: int) -> AlertRow:
+    alert = session.get(AlertRow, alert_id, populate_existing=True)
+    assert alert is not None  # read in this transaction under the patient's lock
+    return alert
 
 
 def _raise(session: Session, patient_id: str, finding: Finding, now: datetime) -> None:
