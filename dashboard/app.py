@@ -23,6 +23,7 @@ PAGES: tuple[tuple[str, str, str, frozenset[Role]], ...] = (
     ("record.py", "Record assessment", "edit_note", frozenset({NURSE, PHYSICIAN})),
     ("timeline.py", "Patient timeline", "timeline", frozenset({PHYSICIAN, NURSE, ADMIN})),
     ("cohort.py", "Cohort view", "groups", frozenset({RESEARCHER, ADMIN})),
+    ("exports.py", "Research exports", "download", frozenset({RESEARCHER, ADMIN})),
     ("admin.py", "Administration", "admin_panel_settings", frozenset({ADMIN})),
     ("calculator.py", "Grading calculator", "calculate", frozenset(Role)),
 )

@@ -7,11 +7,10 @@ frame it shows is de-identified by the service (pseudonyms, study days, no free 
 
 from __future__ import annotations
 
-from datetime import date
-
 import pandas as pd
 import streamlit as st
 
+from dashboard.app_pages.cohort_filters import read_filters
 from dashboard.app_pages.common import engine, require
 from dashboard.figures.cohort import incidence_bars, swimmer
 from dashboard.services import cohort as svc
@@ -20,32 +19,6 @@ from dashboard.store.errors import AccessDeniedError
 
 SWIMMER_MAX_PATIENTS = 300
 NUMBER = st.column_config.NumberColumn
-
-
-def read_filters(options: svc.CohortOptions) -> svc.CohortFilters:
-    sites, diseases, products, dates = st.columns([2, 3, 3, 3])
-    site_ids = sites.multiselect("Site", options.site_ids, key="cohort_sites",
-                                 placeholder="all my sites")  # fmt: skip
-    chosen_diseases = diseases.multiselect("Disease", options.diseases, key="cohort_diseases",
-                                           placeholder="all")  # fmt: skip
-    chosen_products = products.multiselect("Product", options.products, key="cohort_products",
-                                           placeholder="all")  # fmt: skip
-    start = date(options.first_year, 1, 1) if options.first_year else None
-    end = date(options.last_year, 12, 31) if options.last_year else None
-    picked = dates.date_input(
-        "Infusion date range",
-        value=(start, end),
-        key="cohort_dates",
-        help="Filters by the calendar day of the infusion; the view itself shows study days only.",
-    )
-    chosen = tuple(picked) if isinstance(picked, tuple | list) else (picked,)
-    return svc.CohortFilters(
-        site_ids=frozenset(site_ids),
-        diseases=frozenset(chosen_diseases),
-        products=frozenset(chosen_products),
-        infused_from=chosen[0] if len(chosen) > 0 else None,
-        infused_to=chosen[1] if len(chosen) > 1 else None,
-    )
 
 
 def show_manifest(manifest: dict[str, str]) -> None:

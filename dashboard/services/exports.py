@@ -21,11 +21,21 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from dashboard.exports.source import DateMode, ExportRequest, Progress
+from dashboard.exports.source import (
+    DateMode,
+    ExportRequest,
+    Progress,
+    count_patients,
+    export_key,
+    export_manifest,
+)
 from dashboard.services.cohort_data import require_cohort_reader
 from dashboard.store.access import Actor
 
-__all__ = ["KINDS", "ExportKind", "PreparedExport", "prepare_export", "run_export"]
+__all__ = [
+    "KINDS", "ExportKind", "PreparedExport", "manifest_of", "prepare_export", "run_export",
+    "selected_patients",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -154,3 +164,13 @@ def prepare_export(
     suffix = f"_{fmt}" if fmt else ""
     return PreparedExport(f"cartwatch_{kind}{suffix}_{request.dates.value}.zip",
                           buffer.getvalue(), names)  # fmt: skip
+
+
+def selected_patients(engine: Engine, actor: Actor, request: ExportRequest) -> int:
+    """How many patients the request selects (AccessDeniedError for a foreign site)."""
+    return count_patients(engine, actor, request)
+
+
+def manifest_of(engine: Engine, actor: Actor, request: ExportRequest) -> dict[str, str]:
+    """The de-identification manifest an export of this request carries."""
+    return export_manifest(export_key(engine, actor), request)

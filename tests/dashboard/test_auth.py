@@ -114,9 +114,9 @@ def app(engine: Engine, username: str | None) -> AppTest:
                     "Grading calculator"]),
      ("physician-s01", ["Alert inbox", "Record assessment", "Patient timeline",
                         "Grading calculator"]),
-     ("researcher", ["Cohort view", "Grading calculator"]),
-     ("admin", ["Alert inbox", "Patient timeline", "Cohort view", "Administration",
-                "Grading calculator"]),
+     ("researcher", ["Cohort view", "Research exports", "Grading calculator"]),
+     ("admin", ["Alert inbox", "Patient timeline", "Cohort view", "Research exports",
+                "Administration", "Grading calculator"]),
      (None, ["Sign in"])],
 )  # fmt: skip
 def test_each_role_is_offered_only_its_pages(
