@@ -339,7 +339,7 @@ def _tables(
     assessments = pd.DataFrame(columns=[*PATIENT_FIELDS[:1], "observed_at"])
     episodes = pd.DataFrame(columns=["patient_id", "onset_at", "peak_at", "resolved_at"])
     if course is not None:
-        assessments = course.assessments.rename(columns={MASKING: "fever_masked"})
+        assessments = _episode_numbers(course.assessments.rename(columns={MASKING: "fever_masked"}))
         episodes = course.episodes
     raw = {
         "patients": data.patients,
@@ -351,6 +351,16 @@ def _tables(
         "events": data.events,
     }
     return {name: timing.apply(name, frame, dates) for name, frame in raw.items()}
+
+
+def _episode_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """The course's row-to-episode codes (cohort-wide, -1 outside an episode) as the patient's
+    episode number (1, 2, ... as in the episodes table; blank outside an episode)."""
+    out = frame.copy()
+    for name in ("crs_episode", "icans_episode"):
+        code = out[name].where(out[name] >= 0)
+        out[name] = code.groupby(out["patient_id"]).rank(method="dense").astype("Int64")
+    return out
 
 
 @dataclass(frozen=True)
