@@ -91,7 +91,9 @@ def main() -> None:
     try:
         options = svc.options(engine(), actor)
         filters = read_filters(options)
-        view = svc.cohort_view(engine(), actor, filters)
+        table1_by = st.segmented_control("Group Table 1 by", svc.TABLE1_GROUPS, key="table1_by",
+                                         default="product", required=True)  # fmt: skip
+        view = svc.cohort_view(engine(), actor, filters, str(table1_by or "product"))
     except AccessDeniedError as error:
         st.error(str(error), icon=":material/block:")
         return

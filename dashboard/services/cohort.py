@@ -47,8 +47,8 @@ EXPORT_COLUMNS = ("pseudonym", *stats.SUMMARY_COLUMNS[1:])
 LANE_COLUMNS = (
     "pseudonym", "site_id", "product", "follow_up_days", "crs_max_grade", "icans_max_grade",
 )  # fmt: skip
-TABLE1_COLUMNS = ["age_years", "sex", "disease", "weight_kg"]
-TABLE1_CATEGORICAL = ["sex", "disease"]
+TABLE1_COLUMNS = ["age_years", "sex", "weight_kg"]  # and the group not chosen (TABLE1_GROUPS)
+TABLE1_CATEGORICAL = ["sex"]
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,11 @@ def options(engine: Engine, actor: Actor) -> CohortOptions:
         return cohort_options(uow.session, actor)
 
 
-def cohort_view(engine: Engine, actor: Actor, filters: CohortFilters) -> CohortView:
-    """The de-identified cohort view; AccessDeniedError for other roles or foreign sites."""
+def cohort_view(
+    engine: Engine, actor: Actor, filters: CohortFilters, table1_by: str = "product"
+) -> CohortView:
+    """The de-identified cohort view (Table 1 grouped by ``table1_by``: product or disease);
+    AccessDeniedError for other roles or foreign sites."""
     started = time.perf_counter()
     require_cohort_reader(actor)
     with UnitOfWork(engine, actor) as uow:  # read only: never committed
@@ -101,7 +104,7 @@ def cohort_view(engine: Engine, actor: Actor, filters: CohortFilters) -> CohortV
         filters=filters,
         patients=len(data.patients),
         summary=_pseudonymised(summary, names)[list(EXPORT_COLUMNS)],
-        table1=table_one(data.patients),
+        table1=table_one(data.patients, table1_by),
         incidence=stats.incidence(summary),
         timing=stats.timing(summary),
         drugs=stats.drug_use(summary),
@@ -139,24 +142,31 @@ def _manifest(key: PseudonymKey, filters: CohortFilters) -> dict[str, str]:
     return manifest(key, filters="; ".join(f"{k}: {v}" for k, v in chosen.items()))
 
 
-def table_one(patients: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 (tableone) grouped by product, flattened: characteristic, level, Overall, one
-    column per product, Missing. Empty without patients."""
+TABLE1_GROUPS = ("product", "disease")
+
+
+def table_one(patients: pd.DataFrame, by: str = "product") -> pd.DataFrame:
+    """Table 1 (tableone) grouped by ``by`` (product or disease), flattened: characteristic,
+    level, Overall, one column per group, Missing. Empty without patients."""
+    if by not in TABLE1_GROUPS:
+        raise ValueError(f"Table 1 is grouped by one of {', '.join(TABLE1_GROUPS)}, not {by!r}")
     columns = ["characteristic", "level", "Overall"]
     if patients.empty:
         return pd.DataFrame(columns=[*columns, "Missing"])
     from tableone import TableOne  # slow to import (scipy, statsmodels): only when needed
 
-    frame = patients[[*TABLE1_COLUMNS, "product"]].copy()
+    characteristics = [c for c in (*TABLE1_COLUMNS, *TABLE1_GROUPS) if c != by]
+    categorical = [c for c in (*TABLE1_CATEGORICAL, *TABLE1_GROUPS) if c != by]
+    frame = patients[[*characteristics, by]].copy()
     for name in ("age_years", "weight_kg"):
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
-    for name in TABLE1_CATEGORICAL:
+    for name in categorical:
         frame[name] = frame[name].astype(object)
-    frame["product"] = frame["product"].astype(str)
+    frame[by] = frame[by].astype(str)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = TableOne(
-            frame, columns=TABLE1_COLUMNS, categorical=TABLE1_CATEGORICAL, groupby="product",
+            frame, columns=characteristics, categorical=categorical, groupby=by,
             pval=False, missing=True, overall=True, label_suffix=True,
         ).tableone  # fmt: skip
     table.columns = [str(c[1]) for c in table.columns]

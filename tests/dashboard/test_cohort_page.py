@@ -77,3 +77,17 @@ def test_clinical_roles_cannot_open_the_page(sample_engine: Engine, username: st
         f"This page is not available to the {username.split('-')[0]} role."
     ]
     assert not at.dataframe
+
+
+def test_table_one_can_be_grouped_by_disease(sample_engine: Engine) -> None:
+    at = open_page(sample_engine, "researcher")
+    by_product = next(f.value for f in at.dataframe if "characteristic" in f.value)
+    assert "cd19_car_t" in by_product.columns
+    at.segmented_control(key="table1_by").set_value("disease").run()
+    assert not at.exception, at.exception
+    by_disease = next(f.value for f in at.dataframe if "characteristic" in f.value)
+    diseases = set(pd.read_csv(COHORT / "patients.csv")["disease"])
+    assert diseases <= set(by_disease.columns)
+    n = by_disease[by_disease["characteristic"] == "n"].iloc[0]
+    counts = pd.read_csv(COHORT / "patients.csv")["disease"].value_counts()
+    assert {d: int(n[d]) for d in diseases} == counts.to_dict()

@@ -31,6 +31,7 @@ from dashboard.services.cohort import (
     cohort_view,
     options,
     summary_csv,
+    table_one,
 )
 from dashboard.services.deidentify import leaks, pseudonym, pseudonym_key
 from dashboard.store.access import SYSTEM, Actor, Role
@@ -252,3 +253,27 @@ def test_swimmer_has_one_bar_per_patient_from_day_0_to_last_follow_up(world: Wor
     markers = {t.name: [(names[y], x) for y, x in zip(t.y, t.x, strict=True)]
                for t in figure.data if t.type == "scatter"}  # fmt: skip
     assert markers == {"Tocilizumab": [(A, 1.12)], "Corticosteroid": [(A, 1.17)]}
+
+
+def test_table_one_grouped_by_disease() -> None:
+    patients = pd.DataFrame({
+        "age_years": [30.0, 50.0, 40.0, 40.0],
+        "sex": ["female", "male", "female", "female"],
+        "disease": ["sle", "sle", "myositis", "myositis"],
+        "weight_kg": [60.0, 80.0, 70.0, None],
+        "product": ["cd19_car_t", "cd19_car_t", "cd19_bcma_car_t", "cd19_car_t"],
+    })  # fmt: skip
+    table = table_one(patients, by="disease")
+    n = table[table["characteristic"] == "n"].iloc[0]
+    assert (n["Overall"], n["sle"], n["myositis"]) == ("4", "2", "2")
+    age = table[table["characteristic"].str.startswith("age_years")].iloc[0]
+    # mean (SD): sle 40 (sqrt(200)=14.1), myositis 40 (0.0), all 40 (sqrt(200/3)=8.2)
+    assert (age["Overall"], age["sle"], age["myositis"]) == ("40.0 (8.2)", "40.0 (14.1)",
+                                                             "40.0 (0.0)")  # fmt: skip
+    weight = table[table["characteristic"].str.startswith("weight_kg")].iloc[0]
+    assert weight["Missing"] == "1"
+    assert not table["characteristic"].str.startswith("disease").any()
+    product = table[table["characteristic"].str.startswith("product")]
+    assert product.set_index("level").loc["cd19_car_t", "myositis"] == "1 (50.0)"
+    with pytest.raises(ValueError, match="product, disease"):
+        table_one(patients, by="site_id")
