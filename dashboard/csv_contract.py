@@ -1,5 +1,5 @@
 """Read CSV files into validated records: the assessment interchange contract (README, "Data
-dictionary") and the course tables (patients, labs, drugs, infections, LICATS).
+dictionary") and the course tables (patients, labs, drugs, infections, LICATS, outcome events).
 
 The whole file is validated before anything is used: every problem is reported with its row (the
 spreadsheet row, header = row 1), column, value and what is allowed, and nothing is returned unless
@@ -23,7 +23,14 @@ from pydantic import BaseModel, ValidationError
 from grading import Assessment
 from grading.assessment import ERROR_FIELD
 from grading.frame import EXTRA_COLUMNS, INPUT_COLUMNS
-from grading.records import DrugAdministration, InfectionEvent, LabResult, LicatsEvent, Patient
+from grading.records import (
+    DrugAdministration,
+    InfectionEvent,
+    LabResult,
+    LicatsEvent,
+    OutcomeEvent,
+    Patient,
+)
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,7 @@ TABLES = {
     "drugs": spec_of(DrugAdministration),
     "infections": spec_of(InfectionEvent),
     "licats": spec_of(LicatsEvent),
+    "events": spec_of(OutcomeEvent),  # deaths and re-treatments
 }
 
 

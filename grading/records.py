@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 
@@ -298,13 +298,19 @@ class OutcomeEvent(_Frozen):
     occurred_at: datetime
     cause: DeathCause | None = None
 
-    @model_validator(mode="after")
-    def _cause_only_for_death(self) -> OutcomeEvent:
-        if self.cause is not None and self.event is not OutcomeKind.DEATH:
+    @field_validator("cause")
+    @classmethod
+    def _cause_only_for_death(
+        cls, cause: DeathCause | None, info: ValidationInfo
+    ) -> DeathCause | None:
+        """A field validator, not a model one, so that the error names the ``cause`` column (an
+        import reports it at its row and column, a form beside the field)."""
+        event = info.data.get("event")  # absent when the event itself is invalid
+        if cause is not None and event is not None and event is not OutcomeKind.DEATH:
             raise PydanticCustomError(
                 "cause_without_death",
                 "A cause ({cause}) is recorded for a death only; leave it blank for a "
                 "{event}, or record the event as a death.",
-                {"cause": self.cause.value, "event": self.event.value},
+                {"cause": cause.value, "event": event.value},
             )
-        return self
+        return cause

@@ -1,6 +1,6 @@
 """A seeded synthetic cohort: ENTIRELY SYNTHETIC, no real patient data.
 
-``generate_cohort(patients, seed)`` returns six tables whose columns are the field names of the
+``generate_cohort(patients, seed)`` returns seven tables whose columns are the field names of the
 grading records (:mod:`grading.records`, :class:`grading.assessment.Assessment`); the same seed gives
 the same tables, and ``write_cohort`` writes them as byte-identical CSVs. The first patients are the
 scenario patients of :data:`sample_data.scenarios.SCENARIOS`; the rest are drawn at random.
@@ -25,6 +25,7 @@ from sample_data.draws import People, draw_people
 from sample_data.drugs import DRUG_COLUMNS, build_drugs
 from sample_data.events import INFECTION_COLUMNS, LICATS_COLUMNS, build_infections, build_licats
 from sample_data.labs import LAB_COLUMNS, build_labs
+from sample_data.outcomes import build_outcomes, last_record_s
 from sample_data.scenarios import SCENARIO_NAMES, SCENARIOS, Scenario
 from sample_data.segments import build_segments
 from sample_data.timeline import assessment_template, expand, lab_template
@@ -59,6 +60,8 @@ class Cohort:
     drugs: pd.DataFrame
     infections: pd.DataFrame
     licats: pd.DataFrame
+    #: deaths and re-treatments (sample_data.outcomes), written as ``events.csv``
+    events: pd.DataFrame
 
 
 def _patients(people: People) -> pd.DataFrame:
@@ -96,15 +99,29 @@ def generate_cohort(patients: int, seed: int) -> Cohort:
     draws = lab_template()
     lab_rows = expand(people, draws, np.random.default_rng([seed, 4]), after_infusion=False)
     labs = build_labs(people, segments, lab_rows, draws, np.random.default_rng([seed, 5]))
+    drugs = build_drugs(people, assessments, labs)[list(DRUG_COLUMNS)]
+    infections = build_infections(people, np.random.default_rng([seed, 6]))
+    licats = build_licats(people)[list(LICATS_COLUMNS)]
+    last_s = last_record_s(
+        people,
+        [
+            (assessments, "observed_at"),
+            (labs, "collected_at"),
+            (drugs, "given_at"),
+            (infections, "onset_at"),
+            (licats, "onset_at"),
+            (licats, "resolved_at"),
+        ],
+    )
     return Cohort(
         patients=_patients(people)[list(PATIENT_COLUMNS)],
         assessments=assessments[list(ASSESSMENT_COLUMNS)],
         labs=labs[list(LAB_COLUMNS)],
-        drugs=build_drugs(people, assessments, labs)[list(DRUG_COLUMNS)],
-        infections=build_infections(people, np.random.default_rng([seed, 6]))[
-            list(INFECTION_COLUMNS)
-        ],
-        licats=build_licats(people)[list(LICATS_COLUMNS)],
+        drugs=drugs,
+        infections=infections[list(INFECTION_COLUMNS)],
+        licats=licats,
+        # its own stream, drawn last: the other tables are the same with or without outcomes
+        events=build_outcomes(people, last_s, np.random.default_rng([seed, 7])),
     )
 
 

@@ -1,4 +1,5 @@
-"""Bulk import of patients, assessments, lab results and drug administrations from CSV files.
+"""Bulk import of patients, assessments, lab results, drug administrations and outcome events
+(deaths, re-treatments) from CSV files.
 
     report = import_file(engine, nurse, "assessments", "ward3.csv", progress=bar)
 
@@ -14,12 +15,13 @@ An import is all or nothing, in four steps:
    run lists everything to fix.
 3. **Nothing is stored twice and nothing is overwritten.** Each row has a natural key
    (assessments: patient_id + observed_at; labs: patient_id + collected_at + analyte; drugs:
-   patient_id + given_at + drug; patients: patient_id). A row whose key is stored with the same
-   values is skipped; a row whose values match a version that has since been corrected or
-   withdrawn in the app is skipped as well (the reasoned correction stands; the report counts
-   these apart); a row whose key is stored with other values is a problem, one per differing
-   column: the fix is a correction in the app, with a reason. A key repeated within the file is
-   stored once if the rows agree, and is a problem if they do not.
+   patient_id + given_at + drug; events: patient_id + occurred_at + event; patients:
+   patient_id). A row whose key is stored with the same values is skipped; a row whose values
+   match a version that has since been corrected or withdrawn in the app is skipped as well (the
+   reasoned correction stands; the report counts these apart); a row whose key is stored with
+   other values is a problem, one per differing column: the fix is a correction in the app, with
+   a reason. A key repeated within the file is stored once if the rows agree, and is a problem
+   if they do not.
 4. **One transaction** (one :class:`UnitOfWork`; :func:`import_into` puts several files in one):
    rows go in with one INSERT per batch, each record with ``source = "import:<first 12 hex digits
    of the file's SHA-256>"`` and its own audit entry (written in batches, the hash chain linked
@@ -66,12 +68,19 @@ from dashboard.csv_contract import (
 from dashboard.store import audit
 from dashboard.store.access import Actor, Role
 from dashboard.store.errors import AccessDeniedError, StoreError
-from dashboard.store.records import ASSESSMENTS, DRUGS, LABS, RecordKind, RecordRepository
+from dashboard.store.records import (
+    ASSESSMENTS,
+    DRUGS,
+    EVENTS,
+    LABS,
+    RecordKind,
+    RecordRepository,
+)
 from dashboard.store.schema import Patient, Site
 from dashboard.store.unit_of_work import UnitOfWork
 from grading.records import Patient as PatientRecord
 
-ImportKind = Literal["patients", "assessments", "labs", "drugs"]
+ImportKind = Literal["patients", "assessments", "labs", "drugs", "events"]
 KINDS: tuple[ImportKind, ...] = get_args(ImportKind)
 #: Called after every batch with the rows stored so far and the rows to store.
 Progress = Callable[[int, int], None]
@@ -141,6 +150,8 @@ class _Target:
                 return f"a {key[2]} result for {key[0]} collected at {at}"
             case "drugs":
                 return f"a dose of {key[2]} for {key[0]} given at {at}"
+            case "events":
+                return f"a {key[2]} of {key[0]} at {at}"
             case _:
                 return f"patient {key[0]}"
 
@@ -152,6 +163,7 @@ TARGETS: dict[ImportKind, _Target] = {
     ),
     "labs": _Target("labs", TABLES["labs"], ("patient_id", "collected_at", "analyte"), LABS),
     "drugs": _Target("drugs", TABLES["drugs"], ("patient_id", "given_at", "drug"), DRUGS),
+    "events": _Target("events", TABLES["events"], ("patient_id", "occurred_at", "event"), EVENTS),
 }
 
 
@@ -586,5 +598,7 @@ def _repository(uow: UnitOfWork, target: _Target) -> RecordRepository[Any] | Non
             return uow.labs
         case "drugs":
             return uow.drugs
+        case "events":
+            return uow.events
         case _:
             return None

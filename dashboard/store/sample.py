@@ -16,12 +16,12 @@ admin               admin       (administrator)     admin-demo
 ==================  ==========  ==================  ====================
 
 The sites are those of ``patients.csv`` (S01-S05), named "Sample site S01" and so on. The
-patients, assessments, lab results and drug administrations go through
-:func:`dashboard.store.importer.import_into` exactly as a user's files would: each file is split
-by site in memory and imported by that site's demo nurse, so every record names who entered it
-and carries ``source = import:<hash>``. A site's four files go in one transaction, so each patient
-is graded once, from the whole course. Infections and LICATS events have no table yet and are not
-loaded.
+patients, assessments, lab results, drug administrations and outcome events (``events.csv``:
+deaths and re-treatments) go through :func:`dashboard.store.importer.import_into` exactly as a
+user's files would: each file is split by site in memory and imported by that site's demo nurse,
+so every record names who entered it and carries ``source = import:<hash>``. A site's files go in
+one transaction, so each patient is graded once, from the whole course. Infections and LICATS
+events have no table yet and are not loaded.
 
 Running it again stores nothing twice and does not fail: existing sites and accounts are kept
 (passwords untouched) and each import skips the rows already stored. Each site is its own

@@ -19,6 +19,7 @@ from grading.records import (
     InfectionEvent,
     LabResult,
     LicatsEvent,
+    OutcomeEvent,
     Patient,
     Product,
 )
@@ -33,7 +34,7 @@ from sample_data import (
 )
 
 SHIPPED = Path(__file__).resolve().parents[2] / "sample_data" / "cohort"
-TABLES = ("patients", "assessments", "labs", "drugs", "infections", "licats")
+TABLES = ("patients", "assessments", "labs", "drugs", "infections", "licats", "events")
 MODELS: dict[str, type[BaseModel]] = {
     "patients": Patient,
     "assessments": Assessment,
@@ -41,6 +42,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "drugs": DrugAdministration,
     "infections": InfectionEvent,
     "licats": LicatsEvent,
+    "events": OutcomeEvent,
 }
 
 

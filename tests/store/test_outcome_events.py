@@ -7,24 +7,36 @@ both sides; site access; the cohort frame; the union with deaths recorded in ass
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
+from dashboard.cli import main
+from dashboard.csv_contract import Problem
 from dashboard.services.cohort_data import CohortData, CohortFilters, load_cohort
 from dashboard.services.outcomes import deaths_and_retreatments
 from dashboard.store import audit
 from dashboard.store.access import SYSTEM, Actor, Role
+from dashboard.store.database import open_database
 from dashboard.store.errors import AccessDeniedError, NotFoundError
-from dashboard.store.schema import AuditEntry
+from dashboard.store.importer import ImportRejectedError, import_file
+from dashboard.store.schema import AuditEntry, OutcomeEventRow
 from dashboard.store.unit_of_work import UnitOfWork
 from grading import Assessment
-from grading.records import DeathCause, OutcomeEvent, OutcomeKind
+from grading.records import DeathCause, OutcomeEvent, OutcomeKind, Patient
 
-DIED = datetime(2026, 6, 20, 14, 30)  # the infusion (conftest.INFUSION) was 2026-03-01
+INFUSION = datetime(2026, 3, 1, 10, 0)  # the conftest patients' infusion
+DIED = datetime(2026, 6, 20, 14, 30)
 RETREATED = datetime(2026, 5, 4, 9, 0)
+
+
+def count(engine: Engine, table: Any) -> int:
+    with UnitOfWork(engine, SYSTEM) as uow:
+        return int(uow.session.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def death(
@@ -224,3 +236,106 @@ def test_without_any_outcome_the_union_is_empty_with_its_columns() -> None:
     found = deaths_and_retreatments(data)
     assert found.empty
     assert list(found.columns) == ["patient_id", "event", "occurred_at", "cause"]
+
+
+# -- import: the whole file validated, every problem with its row, column and value ---------------
+HEADER = "patient_id,event,occurred_at,cause"
+
+
+def write(tmp_path: Path, text: str, name: str = "events.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def where(problems: list[Problem]) -> list[tuple[int | None, str | None, str | None]]:
+    return [(p.row, p.column, p.value) for p in problems]
+
+
+def test_an_events_file_is_refused_whole_with_every_problem_and_stores_nothing(
+    engine: Engine, people: dict[str, Actor], tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        f"{HEADER}\n"
+        "P1,death,2026-06-20T14:30:00,infection\n"  # row 2: good
+        "P1,retreatment,2026-05-04T09:00:00,other\n"  # 3: a cause for a re-treatment
+        "P1,relapse,2026-05-05T09:00:00,\n"  # 4: not an outcome
+        "P1,death,yesterday,\n"  # 5: not a time
+        "P2,retreatment,2026-05-06T09:00:00,\n"  # 6: a patient of another site
+        "P1,death,2026-06-21T10:00:00,sepsis\n",  # 7: not in the list of causes
+    )
+    with pytest.raises(ImportRejectedError) as refused:
+        import_file(engine, people["nurse1"], "events", path)
+    assert where(refused.value.problems) == [
+        (3, "cause", "other"),
+        (4, "event", "relapse"),
+        (5, "occurred_at", "yesterday"),
+        (6, "patient_id", "P2"),
+        (7, "cause", "sepsis"),
+    ]
+    assert "leave it blank for a retreatment" in refused.value.problems[0].message
+    assert count(engine, OutcomeEventRow) == 0
+
+
+def test_a_free_text_column_is_refused_and_the_rows_are_still_checked(
+    engine: Engine, people: dict[str, Actor], tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        f"{HEADER},detail\n"
+        "P1,death,2026-06-20T14:30:00,infection,found at home\n"
+        "P1,retreatment,2026-05-04T09:00:00,crs,\n",
+    )
+    with pytest.raises(ImportRejectedError) as refused:
+        import_file(engine, people["nurse1"], "events", path)
+    assert where(refused.value.problems) == [(1, "detail", None), (3, "cause", "crs")]
+    assert count(engine, OutcomeEventRow) == 0
+
+
+def test_an_events_file_is_stored_once_and_a_changed_value_is_a_correction_in_the_app(
+    engine: Engine, people: dict[str, Actor], tmp_path: Path
+) -> None:
+    text = f"{HEADER}\nP1,retreatment,2026-05-04T09:00:00,\nP1,death,2026-06-20T14:30:00,\n"
+    first = import_file(engine, people["nurse1"], "events", write(tmp_path, text))
+    again = import_file(engine, people["nurse1"], "events", write(tmp_path, text))
+    changed = write(tmp_path, text.replace("14:30:00,", "14:30:00,infection"), "changed.csv")
+    with pytest.raises(ImportRejectedError) as refused:
+        import_file(engine, people["nurse1"], "events", changed)
+    with UnitOfWork(engine, people["physician1"]) as uow:
+        stored = [(c.values.event, c.values.cause, c.entered_by, c.source)
+                  for c in uow.events.current("P1")]  # fmt: skip
+    assert (first.stored, again.stored, again.skipped) == (2, 0, 2)
+    assert stored == [
+        (OutcomeKind.RETREATMENT, None, "nurse1", first.source),
+        (OutcomeKind.DEATH, None, "nurse1", first.source),
+    ]
+    assert where(refused.value.problems) == [(3, "cause", "infection")]
+    assert "a death of P1 at 2026-06-20T14:30:00 already exists" in str(refused.value)
+
+
+def test_cartwatch_import_events_stores_a_good_file_and_names_the_cell_of_a_bad_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite+pysqlite:///{tmp_path / 'cli.db'}"
+    engine = open_database(url)
+    with UnitOfWork(engine, SYSTEM) as uow:
+        uow.people.add_site("S01", "Site one")
+        nurse = uow.people.add_user("nurse1", Role.NURSE, "nurse-one-pw", ["S01"])
+        uow.commit()
+    with UnitOfWork(engine, nurse) as uow:
+        uow.patients.add(Patient(patient_id="P1", site_id="S01", disease="sle",
+                                 product="cd19_car_t", infusion_at=INFUSION))  # fmt: skip
+        uow.commit()
+    engine.dispose()
+    monkeypatch.setenv("CARTWATCH_PASSWORD", "nurse-one-pw")
+    good = write(tmp_path, f"{HEADER}\nP1,death,2026-06-20T14:30:00,unknown\n")
+    assert main(["import", "events", str(good), "--user", "nurse1", "--url", url]) == 0
+    capsys.readouterr()
+    bad = write(tmp_path, f"{HEADER}\nP1,retreatment,2026-05-04T09:00:00,other\n", "bad.csv")
+    assert main(["import", "events", str(bad), "--user", "nurse1", "--url", url]) == 2
+    assert "row 2, column cause, value 'other'" in capsys.readouterr().err
+    engine = open_database(url)
+    with UnitOfWork(engine, nurse) as uow:
+        assert [c.values.cause for c in uow.events.current("P1")] == [DeathCause.UNKNOWN]
+    engine.dispose()

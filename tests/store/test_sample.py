@@ -17,6 +17,7 @@ from dashboard.store.schema import (
     AuditEntry,
     DrugAdministrationRow,
     LabResultRow,
+    OutcomeEventRow,
     Patient,
     Site,
     User,
@@ -24,7 +25,10 @@ from dashboard.store.schema import (
 from dashboard.store.unit_of_work import UnitOfWork
 
 QUICK_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-TABLES = (Site, User, Patient, AssessmentRow, LabResultRow, DrugAdministrationRow, AuditEntry)
+TABLES = (
+    Site, User, Patient, AssessmentRow, LabResultRow, DrugAdministrationRow, OutcomeEventRow,
+    AuditEntry,
+)  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -60,17 +64,21 @@ def test_the_sample_loads_40_patients_once_and_every_demo_account_signs_in(
 ) -> None:
     """One test for both properties: each load grades 40 courses (a few seconds per backend)."""
     loaded = load_sample(engine)
-    records = {name: rows_in(name) for name in ("patients", "assessments", "labs", "drugs")}
-    assert records == {"patients": 40, "assessments": 4318, "labs": 10577, "drugs": 207}
+    kinds = ("patients", "assessments", "labs", "drugs", "events")
+    records = {name: rows_in(name) for name in kinds}
+    assert records == {
+        "patients": 40, "assessments": 4318, "labs": 10577, "drugs": 207, "events": 3
+    }  # fmt: skip
     assert loaded["sites"] == ["S01", "S02", "S03", "S04", "S05"]
     assert loaded["stored"] == records
     found = counts(engine)
     assert found | {"audit_log": 0} == {
         "sites": 5, "users": 12, "patients": 40, "assessments": 4318, "lab_results": 10577,
-        "drug_administrations": 207,
+        "drug_administrations": 207, "outcome_events": 3,
         "audit_log": 0,  # the whole log holds the alert engine's entries too, when registered
-        # one entry per site, account and record, and one per import (4 files x 5 sites)
-        "audit_log: ours": 5 + 12 + sum(records.values()) + 4 * 5,
+        # one entry per site, account and record, and one per import: 4 files x 5 sites, and
+        # events.csv at the 3 sites that have an event (S01, S03, S04)
+        "audit_log: ours": 5 + 12 + sum(records.values()) + 4 * 5 + 3,
     }  # fmt: skip
 
     table = {(a.username, a.password, a.role, a.site_ids) for a in loaded["accounts"]}
