@@ -289,8 +289,8 @@ def write_registry(
 ) -> list[Path]:
     """Write ``registry_ebmt_day100.csv``, ``registry_cibmtr_day100.csv`` (each headed by the
     de-identification manifest as ``#`` lines) and ``manifest.json`` into ``out_dir``."""
+    entries = export_manifest(export_key(engine, actor), request)  # refuses before writing
     out_dir.mkdir(parents=True, exist_ok=True)
-    entries = export_manifest(export_key(engine, actor), request)
     entries["registry fields"] = (
         "EBMT and CIBMTR Day-100 CRS/ICANS items under descriptive names, NOT the forms' field "
         "names [U]; window day 0-100 (day 0 = infusion day); see docs/exports.md"

@@ -691,8 +691,8 @@ def write_sdtm(
     AccessDeniedError (from the source) for an actor who may not export.
     """
     options = options or SdtmOptions()
+    key = export_key(engine, actor)  # refuses before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
-    key = export_key(engine, actor)
     entries = export_manifest(key, request)
     entries["sdtm"] = (
         f"{SDTMIG}-shaped datasets; STUDYID {options.studyid}; USUBJID = STUDYID-pseudonym; "

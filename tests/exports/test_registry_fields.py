@@ -30,6 +30,8 @@ from dashboard.exports.registry_fields import (
 from dashboard.exports.source import DateMode, ExportRequest, export_key
 from dashboard.services.deidentify import pseudonym
 from dashboard.store.access import Actor
+from dashboard.store.errors import AccessDeniedError
+from tests.sample_accounts import demo
 
 INFUSION = pd.Timestamp("2024-01-01T10:00")
 
@@ -254,3 +256,10 @@ def test_column_lists_differ_only_by_the_date_columns(dates: DateMode) -> None:
     undated = [c for c in ebmt_columns(DateMode.SHIFTED) if not c.endswith("_date")]
     assert list(ebmt_columns(DateMode.STUDY_DAY)) == undated
     assert set(cibmtr_columns(dates)) >= {"cibmtr_crs", "cibmtr_icans_therapy"}
+
+
+def test_a_nurse_may_not_export_registry_fields(sample_engine: Engine, tmp_path: Path) -> None:
+    nurse = demo(sample_engine, "nurse-s01")
+    with pytest.raises(AccessDeniedError):
+        write_registry(sample_engine, nurse, ExportRequest(), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

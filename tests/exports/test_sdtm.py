@@ -39,6 +39,7 @@ from dashboard.exports.sdtm import (
 from dashboard.exports.source import DateMode, ExportRequest, export_key
 from dashboard.services.deidentify import pseudonym
 from dashboard.store.database import open_database
+from dashboard.store.errors import AccessDeniedError
 from tests.sample_accounts import demo
 
 
@@ -402,3 +403,12 @@ def test_the_export_carries_its_manifest(shifted_dir: Path) -> None:
     for domain in DOMAINS:
         head = (shifted_dir / f"{domain.lower()}.csv").read_text(encoding="utf-8").splitlines()[0]
         assert head.startswith("# scheme:")
+
+
+def test_a_nurse_may_not_export_and_nothing_is_written(
+    sample_engine: Engine, tmp_path: Path
+) -> None:
+    nurse = demo(sample_engine, "nurse-s01")
+    with pytest.raises(AccessDeniedError):
+        write_sdtm(sample_engine, nurse, ExportRequest(), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
