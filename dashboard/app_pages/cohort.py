@@ -1,5 +1,6 @@
 """Cohort view (researchers and admins): filters, Table 1, CRS and ICANS incidence, timing, drug
-use, B cells and IVIG, a swimmer plot and a de-identified CSV download.
+use, B cells and IVIG, cumulative incidence curves, a swimmer plot and a de-identified CSV
+download.
 
 Thin page: read the filters, call :func:`dashboard.services.cohort.cohort_view`, render. Every
 frame it shows is de-identified by the service (pseudonyms, study days, no free text).
@@ -10,9 +11,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard.analytics.endpoints import ENDPOINTS
 from dashboard.app_pages.cohort_filters import read_filters
 from dashboard.app_pages.common import engine, require
 from dashboard.figures.cohort import incidence_bars, swimmer
+from dashboard.figures.incidence import incidence_figure
 from dashboard.services import cohort as svc
 from dashboard.store.access import Role
 from dashboard.store.errors import AccessDeniedError
@@ -55,6 +58,23 @@ def show_treatment(view: svc.CohortView) -> None:
         st.caption("Aplasia days: onset to confirmed recovery (median and IQR among recovered "
                    "patients); 'still aplastic' are censored at the last follow-up.")  # fmt: skip
         st.dataframe(view.bcells, hide_index=True, key="bcells_table")
+
+
+def show_curves(view: svc.CohortView) -> None:
+    st.markdown("##### Cumulative incidence")
+    st.caption("Aalen-Johansen estimate from the infusion (day 0), per product and for all "
+               "products; death and re-treatment are competing events, patients are censored at "
+               "their last record. Shaded: pointwise 95% confidence band. Under the plot: numbers "
+               "at risk (still followed and event-free). B-cell recovery counts only patients "
+               "with documented aplasia.")  # fmt: skip
+    left, right = st.columns([3, 1])
+    endpoint = left.selectbox("Endpoint", list(ENDPOINTS), format_func=ENDPOINTS.__getitem__,
+                              key="curve_endpoint")  # fmt: skip
+    show_ci = right.toggle("Confidence band", value=True, key="curve_ci")
+    chosen = [c for c in view.curves if c.endpoint == endpoint]
+    st.plotly_chart(incidence_figure(chosen, show_ci=show_ci), key="incidence_curve")
+    counts = view.frames()["curve_counts"]
+    st.dataframe(counts[counts["endpoint"] == endpoint], hide_index=True, key="curve_counts")
 
 
 def show_swimmer(view: svc.CohortView) -> None:
@@ -108,6 +128,7 @@ def main() -> None:
     show_incidence(view)
     show_timing(view)
     show_treatment(view)
+    show_curves(view)
     show_swimmer(view)
     st.markdown("##### Per patient")
     st.dataframe(view.summary, hide_index=True, key="summary_table",

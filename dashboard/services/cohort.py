@@ -18,6 +18,13 @@ from dataclasses import dataclass, field, replace
 import pandas as pd
 from sqlalchemy import Engine
 
+from dashboard.analytics.cumulative_incidence import (
+    IncidenceCurve,
+    counts_frame,
+    cumulative_incidence,
+    long_frame,
+)
+from dashboard.analytics.endpoints import endpoint_frame
 from dashboard.services import cohort_stats as stats
 from dashboard.services.cohort_data import (
     CohortData,
@@ -25,6 +32,7 @@ from dashboard.services.cohort_data import (
     CohortOptions,
     cohort_options,
     load_cohort,
+    load_patients,
     require_cohort_reader,
 )
 from dashboard.services.deidentify import (
@@ -35,6 +43,7 @@ from dashboard.services.deidentify import (
     pseudonyms,
     study_days,
 )
+from dashboard.services.outcomes import deaths_and_retreatments
 from dashboard.store.access import Actor
 from dashboard.store.unit_of_work import UnitOfWork
 from grading.course import Course, grade_course
@@ -66,6 +75,7 @@ class CohortView:
     swimmer_lanes: pd.DataFrame  # pseudonym, product, follow_up_days, crs/icans_max_grade
     swimmer_episodes: pd.DataFrame  # pseudonym, syndrome, start_day, end_day, peak_grade, ongoing
     swimmer_markers: pd.DataFrame  # pseudonym, kind (tocilizumab, steroid), day
+    curves: tuple[IncidenceCurve, ...]  # cumulative incidence per endpoint and product (no ids)
     manifest: dict[str, str]
     policy: str
     seconds: float = field(default=0.0, compare=False)
@@ -77,6 +87,9 @@ class CohortView:
             "timing": self.timing, "drugs": self.drugs, "bcells": self.bcells,
             "swimmer_lanes": self.swimmer_lanes, "swimmer_episodes": self.swimmer_episodes,
             "swimmer_markers": self.swimmer_markers,
+            "incidence_curves": long_frame(self.curves, "curve"),
+            "numbers_at_risk": long_frame(self.curves, "at_risk"),
+            "curve_counts": counts_frame(self.curves),
         }  # fmt: skip
 
 
@@ -112,6 +125,7 @@ def cohort_view(
         swimmer_lanes=_pseudonymised(summary, names)[list(LANE_COLUMNS)],
         swimmer_episodes=_swimmer_episodes(data, course, summary, names),
         swimmer_markers=_swimmer_markers(data, names),
+        curves=_curves(data, course),
         manifest=_manifest(key, filters),
         policy=ASCO_2021.name,
     )
@@ -124,6 +138,23 @@ def _grade(data: CohortData) -> Course | None:
     with warnings.catch_warnings():  # pandas FutureWarning inside grading.course's concat
         warnings.simplefilter("ignore", FutureWarning)
         return grade_course(data.assessments, data.drugs, data.patients, ASCO_2021)
+
+
+def table_one_of(
+    engine: Engine, actor: Actor, filters: CohortFilters, by: str = "product"
+) -> pd.DataFrame:
+    """Table 1 of the filtered cohort grouped by ``by`` (reads the patients only)."""
+    require_cohort_reader(actor)
+    with UnitOfWork(engine, actor, read_only=True) as uow:
+        patients = load_patients(uow.session, actor, filters)
+    return table_one(patients, by)
+
+
+def _curves(data: CohortData, course: Course | None) -> tuple[IncidenceCurve, ...]:
+    """Cumulative incidence of each endpoint per product (dashboard.analytics); the endpoint
+    frame's study ids never leave this function."""
+    endpoints = endpoint_frame(data, course, deaths_and_retreatments(data))
+    return tuple(cumulative_incidence(endpoints.drop(columns=["patient_id", "note"])))
 
 
 def _pseudonymised(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:

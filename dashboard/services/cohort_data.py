@@ -148,6 +148,11 @@ def patient_ids(session: Session, actor: Actor, filters: CohortFilters) -> list[
     return [str(pid) for pid in session.execute(query).scalars()]
 
 
+def load_patients(session: Session, actor: Actor, filters: CohortFilters) -> pd.DataFrame:
+    """The filtered patients of the actor's sites (PATIENT_FIELDS), without their records."""
+    return _frame(session, _patients_query(actor, filters), PATIENT_FIELDS)
+
+
 def load_cohort(
     session: Session,
     actor: Actor,

@@ -91,3 +91,28 @@ def test_table_one_can_be_grouped_by_disease(sample_engine: Engine) -> None:
     n = by_disease[by_disease["characteristic"] == "n"].iloc[0]
     counts = pd.read_csv(COHORT / "patients.csv")["disease"].value_counts()
     assert {d: int(n[d]) for d in diseases} == counts.to_dict()
+
+
+def test_the_cumulative_incidence_curve_follows_the_chosen_endpoint(sample_engine: Engine) -> None:
+    at = open_page(sample_engine, "researcher")
+    incidence = next(f.value for f in at.dataframe if "grade_3_4" in f.value)
+    any_grade = incidence.set_index(["product", "syndrome"])["any"]
+
+    def counts() -> pd.Series:
+        frame = next(f.value for f in at.dataframe if {"endpoint", "events"} <= set(f.value))
+        assert set(frame["endpoint"]) == {at.selectbox(key="curve_endpoint").value}
+        return frame.set_index("group").loc["all products"]
+
+    crs = counts()
+    assert (crs["patients"], crs["events"]) == (40, any_grade[("all products", "CRS")])
+    chart = at.get("plotly_chart")
+    spec = next(c.proto.spec for c in chart if "Aalen-Johansen" in c.proto.spec)
+    at.selectbox(key="curve_endpoint").set_value("icans_onset").run()
+    assert not at.exception, at.exception
+    icans = counts()
+    assert (icans["patients"], icans["events"]) == (40, any_grade[("all products", "ICANS")])
+    assert any_grade[("all products", "ICANS")] != any_grade[("all products", "CRS")]
+    new_spec = next(
+        c.proto.spec for c in at.get("plotly_chart") if "Aalen-Johansen" in c.proto.spec
+    )
+    assert new_spec != spec
