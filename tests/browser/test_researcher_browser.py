@@ -24,6 +24,8 @@ IDENTIFYING_PAGES = {
     "/worklist": "Worklist",
 }
 SAMPLE_PATIENTS = 40
+#: The menu of a researcher (dashboard/app.py PAGES): nothing that shows a study id.
+RESEARCHER_PAGES = ("Cohort view", "Research exports", "Grading calculator")
 
 
 def shows_no_identifying_page(page: Page, title: str) -> None:
@@ -52,9 +54,11 @@ def test_researcher_sees_the_cohort_and_no_page_with_identifiers(
     assert not PATIENT_ID.search(main_text(page)), "a study id on the cohort view"
     screenshot(page, "cohort", tmp_path / "cohort.png", height=1600)
 
-    # By the menu: only the cohort view and the calculator are offered.
+    # By the menu: only the cohort view, the research exports and the calculator are offered.
     menu = page.locator('[data-testid="stSidebarNav"]')
-    expect(menu.get_by_role("link")).to_have_count(2)
+    expect(menu.get_by_role("link")).to_have_count(len(RESEARCHER_PAGES))
+    for title in RESEARCHER_PAGES:
+        expect(menu.get_by_role("link", name=title)).to_have_count(1)
     for title in IDENTIFYING_PAGES.values():
         expect(menu.get_by_role("link", name=title)).to_have_count(0)
     # By URL, within the signed-in session.

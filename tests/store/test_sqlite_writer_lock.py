@@ -6,10 +6,16 @@ locks and no such failure)."""
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import threading
+import time
+import types
 from datetime import datetime, timedelta
 from pathlib import Path
+from queue import Empty
+from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -26,6 +32,8 @@ T0 = datetime(2026, 3, 2, 8, 0)
 #: Far below one save's duration: any wait in SQLite's busy handler fails with "database is locked".
 BUSY_TIMEOUT = 0.02
 PROCESSES, PROCESS_SAVES = 5, 8
+#: Generous: spawned writers import pandas and SQLAlchemy afresh, slowly on a loaded machine.
+WAIT_SECONDS = 600
 THREADS, THREAD_SAVES = 4, 6
 
 
@@ -87,8 +95,34 @@ def _check_nothing_lost(url: str, expected: int) -> None:
     assert check.ok, check.message
 
 
-def test_sqlite_writer_processes_never_fail_with_database_is_locked(tmp_path: Path) -> None:
+def _collect(
+    queue: multiprocessing.Queue,  # type: ignore[type-arg]
+    processes: list[Any],
+    expected: int,
+) -> list[object]:
+    """``expected`` messages from the writer processes. A writer that died (e.g. it could not
+    import this module) fails the test at once with its exit code, instead of the test waiting
+    for a message that never comes; a slow one on a loaded machine gets WAIT_SECONDS."""
+    outcomes: list[object] = []
+    deadline = time.monotonic() + WAIT_SECONDS
+    while len(outcomes) < expected:
+        try:
+            outcomes.append(queue.get(timeout=1))
+        except Empty:
+            dead = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            assert not dead, f"a writer process died with exit code(s) {dead}"
+            assert time.monotonic() < deadline, f"only {len(outcomes)} of {expected} messages"
+    return outcomes
+
+
+def test_sqlite_writer_processes_never_fail_with_database_is_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url, nurse = _database(tmp_path, PROCESSES)
+    # A spawned child first re-runs the parent's __main__ (by its __spec__ or __file__). After a
+    # Streamlit AppTest that is the last page script it ran, which fails outside Streamlit: the
+    # children get a bare __main__ instead and import only this module.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     processes = [
@@ -97,9 +131,9 @@ def test_sqlite_writer_processes_never_fail_with_database_is_locked(tmp_path: Pa
     ]
     for process in processes:
         process.start()
-    outcomes: list[object] = [queue.get(timeout=120) for _ in range(2 * PROCESSES)]
+    outcomes = _collect(queue, processes, 2 * PROCESSES)
     for process in processes:
-        process.join(120)
+        process.join(WAIT_SECONDS)
     assert [p.exitcode for p in processes] == [0] * PROCESSES
     failures = [f for outcome in outcomes if isinstance(outcome, list) for f in outcome]
     assert failures == []
