@@ -7,7 +7,9 @@ Each writer is a separate process (as separate app processes would be) with its 
 saves ``--saves`` assessments, one unit of work each (the clock starts once every writer process
 has started, imported and connected, so start-up is not counted): validation, versioned insert, audit entry,
 re-grading of the patient's course and alert upserts, commit. Reports throughput (saves/s over the
-wall time) and latency percentiles of one save. PostgreSQL: 127.0.0.1:5432 database test, in a
+wall time), latency percentiles of one save, the writers' own CPU time per save (process time of
+the Python client, robust to other load; the database server's CPU is not included) and the load
+average at the end. PostgreSQL: 127.0.0.1:5432 database test, in a
 fresh schema dropped afterwards. Results go to benchmarks/results/store_writers_<backend>.json.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import tempfile
 import time
 import uuid
@@ -47,6 +50,7 @@ def _writer(url: str, options: dict[str, str], actor_json: str, worker: int, sav
     queue.put("ready")
     go.wait()
     latencies, failures = [], []
+    cpu = time.process_time()
     for i in range(saves):
         start = time.perf_counter()
         try:
@@ -64,8 +68,9 @@ def _writer(url: str, options: dict[str, str], actor_json: str, worker: int, sav
             failures.append(f"writer {worker}: {type(error).__name__}: {str(error)[:200]}")
             print(failures[-1])
         latencies.append(time.perf_counter() - start)
+    cpu = time.process_time() - cpu  # this writer's own CPU (robust to a loaded machine)
     engine.dispose()
-    queue.put((latencies, failures))
+    queue.put((latencies, failures, cpu))
 
 
 def main() -> None:
@@ -121,8 +126,9 @@ def main() -> None:
     for process in processes:
         process.join()
     wall = time.perf_counter() - start
-    latencies = np.array([x for lat, _ in results for x in lat]) * 1000
-    errors = [e for _, f in results for e in f]
+    latencies = np.array([x for lat, _, _ in results for x in lat]) * 1000
+    errors = [e for _, f, _ in results for e in f]
+    client_cpu_ms = sum(c for _, _, c in results) / max(latencies.size, 1) * 1000
     result = {
         "measured_at": datetime.now().isoformat(timespec="seconds"),
         "backend": args.backend,
@@ -132,6 +138,8 @@ def main() -> None:
         "errors": errors,
         "wall_seconds": round(wall, 2),
         "saves_per_second": round(latencies.size / wall, 1),
+        "client_cpu_ms_per_save": round(client_cpu_ms, 2),
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "latency_ms": {p: round(float(np.percentile(latencies, q)), 1)
                        for p, q in (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))},
     }  # fmt: skip
