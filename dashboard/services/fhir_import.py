@@ -289,10 +289,15 @@ def _from_importer(problem: Problem, origins: list[dict[str, _Origin]]) -> Probl
     if problem.row is None or not 2 <= problem.row < len(origins) + 2:
         return problem
     cells = origins[problem.row - 2]
-    origin = cells.get(problem.column or "") or cells["patient_id"]
-    element = origin.element if problem.column in cells else None
-    value = origin.value if problem.column in cells else None
-    return Problem(origin.entry, element, value, problem.message)
+    if problem.column in cells:
+        origin = cells[problem.column]
+        return Problem(origin.entry, origin.element, origin.value, problem.message)
+    # A cartwatch column the bundle does not fill (a stored assessment at the same time holds
+    # more than vital signs): no FHIR element to name, so the message keeps the column's name.
+    message = problem.message
+    if problem.column:
+        message = f"cartwatch column {problem.column} (not in this bundle): {message}"
+    return Problem(cells["patient_id"].entry, None, None, message)
 
 
 def _order(problem: Problem) -> tuple[int, str]:
