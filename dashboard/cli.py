@@ -8,6 +8,8 @@
     cartwatch db upgrade [--url URL]
     cartwatch audit verify [--url URL]
     cartwatch export KIND --out DIR --user USER [--format F] [--dates D] [--site S] ...
+    cartwatch import {patients,assessments,labs,drugs,events} FILE.csv --user USER [--url URL]
+    cartwatch import fhir BUNDLE.json --user USER [--identifier-system SYS] [--timezone TZ]
 
 '-' means standard input or output. ``--url`` defaults to CARTWATCH_DATABASE_URL, else the SQLite
 file in the user data folder (dashboard.store.config). Exit status: 0 success, 2 bad input (every
@@ -27,7 +29,15 @@ import pandas as pd
 from pydantic import ValidationError
 
 from dashboard.cli_export import add_parser as add_export_parser
-from dashboard.csv_contract import TABLES, ContractError, ContractFile, TableSpec, read_table
+from dashboard.csv_contract import (
+    TABLES,
+    ContractError,
+    ContractFile,
+    Problem,
+    TableSpec,
+    read_table,
+)
+from dashboard.exports.fhir_mapping import STUDY_ID_SYSTEM
 from grading import ASCO_2021, DISCLAIMER, Policy, grade_frame
 from grading.course import EPISODE_COLUMNS, MASKING, grade_course
 from grading.review_sheets import sheets
@@ -75,12 +85,20 @@ def main(argv: list[str] | None = None) -> int:
         "verify", help="check the hash chain of the audit log, entry by entry"
     )
     verify.add_argument("--url", help=URL_HELP)
-    importing = commands.add_parser("import", help="import a CSV file into the database")
-    importing.add_argument("kind", choices=["patients", "assessments", "labs", "drugs", "events"])
+    importing = commands.add_parser(
+        "import", help="import a CSV file, or a FHIR Bundle of lab results and vital signs"
+    )
+    importing.add_argument(
+        "kind", choices=["patients", "assessments", "labs", "drugs", "events", "fhir"]
+    )
     importing.add_argument("file", type=Path)
     importing.add_argument("--user", required=True, help="who imports (password: "
                            "CARTWATCH_PASSWORD or asked for)")  # fmt: skip
     importing.add_argument("--url", help=URL_HELP)
+    importing.add_argument("--identifier-system", help="fhir only: the Patient identifier system "
+                           f"whose value is the study id (default {STUDY_ID_SYSTEM})")  # fmt: skip
+    importing.add_argument("--timezone", help="fhir only: the site's IANA time zone; FHIR times "
+                           "are stored as its wall-clock time (default UTC)")  # fmt: skip
     load = commands.add_parser("load-sample", help="load the sample cohort and demo accounts")
     load.add_argument("--url", help=URL_HELP)
     alerts = commands.add_parser("alerts", help="alerts").add_subparsers(
@@ -91,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     add_export_parser(commands, URL_HELP)
     args = parser.parse_args(argv)
     try:
+        if args.command == "import":
+            _check_import_options(args)
         if args.command in ("import", "load-sample", "alerts", "export"):
             return _store_command(args)
         if args.command == "grade":
@@ -120,6 +140,8 @@ def _store_command(args: argparse.Namespace) -> int:
     try:
         if args.command == "export":
             return run_export(engine, args)
+        if args.command == "import" and args.kind == "fhir":
+            return _import_fhir(engine, args)
         if args.command == "import":
             return run_import(engine, args.kind, args.file, args.user)
         if args.command == "alerts":
@@ -129,6 +151,79 @@ def _store_command(args: argparse.Namespace) -> int:
         raise InputError(str(error)) from None
     finally:
         engine.dispose()
+
+
+def _check_import_options(args: argparse.Namespace) -> None:
+    """The FHIR options only with ``fhir``, and a time zone that exists (before signing in)."""
+    if args.kind != "fhir":
+        given = [f"--{n}" for n in ("identifier-system", "timezone")
+                 if getattr(args, n.replace("-", "_")) is not None]  # fmt: skip
+        if given:
+            raise InputError(f"{', '.join(given)}: only for `cartwatch import fhir`")
+        return
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(args.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(
+            f"--timezone {args.timezone!r}: not an IANA time zone (e.g. Europe/Berlin, UTC)"
+        ) from None
+
+
+def _import_fhir(engine: Engine, args: argparse.Namespace) -> int:
+    """``cartwatch import fhir``: sign in, import the bundle, print what it did; every problem
+    (entry index, FHIR element, value, reason) on standard error and exit 2, nothing stored."""
+    from dashboard.cli_store import CommandError, sign_in
+    from dashboard.services.fhir_import import PatientMap, import_fhir_bundle
+    from dashboard.store.errors import AccessDeniedError
+    from dashboard.store.importer import ImportRejectedError
+
+    path: Path = args.file
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise CommandError(f"{path}: {error.strerror}") from None
+    actor = sign_in(engine, args.user)
+    patients = PatientMap(identifier_system=args.identifier_system or STUDY_ID_SYSTEM)
+    try:
+        report = import_fhir_bundle(
+            engine, actor, data, patients, site_timezone=args.timezone or "UTC", name=path.name
+        )
+    except ImportRejectedError as error:
+        count = len(error.problems)
+        lines = [f"{path}: nothing stored ({count} problem{'s' if count != 1 else ''})"]
+        lines += [f"  {_fhir_problem(p)}" for p in error.problems]
+        raise CommandError("\n".join(lines)) from None
+    except AccessDeniedError as error:
+        raise CommandError(str(error)) from None
+    print(f"{path.name}: {report.entries} entries, {report.observations} observations")
+    for label, part in (("lab results", report.labs), ("vital signs (assessments)", report.vitals)):
+        if part is None:
+            print(f"  {label}: none in the bundle")
+            continue
+        print(
+            f"  {label}: {part.stored} stored, {part.skipped} already there, "
+            f"{part.corrected_in_app} corrected in the app since (left as is); source {part.source}"
+        )
+    for reason, count in report.not_imported:
+        print(f"  not imported: {count} × {reason}")
+    for code in report.unmapped:
+        shown = f" ({code.display})" if code.display else ""
+        print(f"  unmapped code, skipped: {code.system}|{code.code}{shown}: {code.count} ×")
+    return 0
+
+
+def _fhir_problem(problem: Problem) -> str:
+    """One problem of a bundle: ``entry 3, element valueQuantity.code, value 'g/L': reason``."""
+    where = []
+    if problem.row is not None:
+        where.append(f"entry {problem.row}")
+    if problem.column is not None:
+        where.append(f"element {problem.column}")
+    if problem.value is not None:
+        where.append(f"value {problem.value!r}")
+    return f"{', '.join(where)}: {problem.message}" if where else problem.message
 
 
 def _policy(path: str | None) -> Policy:

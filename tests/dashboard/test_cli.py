@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, func, select
 
 from dashboard.cli import main
+from dashboard.store.access import SYSTEM
+from dashboard.store.schema import LabResultRow
+from dashboard.store.unit_of_work import UnitOfWork
+from tests.sample_accounts import demo
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = (
@@ -301,3 +308,113 @@ def test_a_dose_without_its_unit_is_refused(
     drugs = write(tmp_path, DRUGS[0], "P1,2026-03-01T09:00:00,tocilizumab,560,,iv", name="d.csv")
     assert main(["grade", str(source), "--drugs", str(drugs)]) == 2
     assert "needs its unit" in capsys.readouterr().err
+
+
+# -- cartwatch import fhir ------------------------------------------------------------------------
+TRIAL = "https://ehr.example.org/fhir/sid/trial-subject"
+
+
+def fhir_bundle(anc: dict[str, object]) -> str:
+    """An EHR bundle for S01-0001: her Patient (record number and trial id), an ANC, a temperature
+    in °F, an unmapped glucose and a CRP not performed; times in UTC."""
+
+    def observation(code: str, value: dict[str, object] | None, **extra: object) -> object:
+        resource = {
+            "resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "subject": {"reference": "Patient/ehr-1"}, "effectiveDateTime": "2024-12-02T06:31:17Z",
+        } | ({"valueQuantity": value} if value else {}) | extra  # fmt: skip
+        return {"resource": resource}
+
+    ucum = "http://unitsofmeasure.org"
+    return json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "ehr-1", "identifier": [
+            {"system": "https://ehr.example.org/fhir/sid/mrn", "value": "MRN-884213"},
+            {"system": TRIAL, "value": "S01-0001"}]}},
+        observation("751-8", anc),
+        observation("8310-5", {"value": 100.4, "system": ucum, "code": "[degF]"}),
+        observation("2345-7", {"value": 97, "system": ucum, "code": "mg/dL"}),
+        observation("1988-5", None, dataAbsentReason={"text": "not performed"}),
+    ]})  # fmt: skip
+
+
+def test_import_fhir_prints_what_it_stored_skipped_and_could_not_map(
+    sample_engine: Engine,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CARTWATCH_PASSWORD", "nurse-s01-demo")
+    path = tmp_path / "in" / "ehr.json"  # tmp_path also holds the database copy
+    path.parent.mkdir()
+    ucum = "http://unitsofmeasure.org"
+    path.write_text(fhir_bundle({"value": 1.23, "system": ucum, "code": "10*9/L"}))
+    command = ["import", "fhir", str(path), "--user", "nurse-s01", "--identifier-system", TRIAL,
+               "--timezone", "Europe/Berlin"]  # fmt: skip
+    assert main(command) == 0
+    nurse = demo(sample_engine, "nurse-s01")
+    with UnitOfWork(sample_engine, nurse, read_only=True) as uow:
+        (lab,) = [s for s in uow.labs.current("S01-0001") if s.source.startswith("import:")
+                  and s.values.collected_at == datetime(2024, 12, 2, 7, 31, 17)]  # fmt: skip
+        (vital,) = [s for s in uow.assessments.current("S01-0001")
+                    if s.values.observed_at == datetime(2024, 12, 2, 7, 31, 17)]  # fmt: skip
+    assert (lab.values.analyte, lab.values.value, lab.values.unit) == ("anc", 1.23, "10^9/L")
+    assert vital.values.temperature_c == 38.0  # 100.4 °F, as the form converts it
+    assert capsys.readouterr().out.splitlines() == [
+        "ehr.json: 5 entries, 4 observations",
+        f"  lab results: 1 stored, 0 already there, 0 corrected in the app since (left as is); "
+        f"source {lab.source}",
+        f"  vital signs (assessments): 1 stored, 0 already there, 0 corrected in the app since "
+        f"(left as is); source {vital.source}",
+        "  not imported: 1 × no value (data absent)",
+        "  unmapped code, skipped: http://loinc.org|2345-7: 1 ×",
+    ]
+    assert main(command) == 0  # again: nothing stored twice
+    out = capsys.readouterr().out
+    assert "  lab results: 0 stored, 1 already there" in out
+    assert "  vital signs (assessments): 0 stored, 1 already there" in out
+
+
+def test_import_fhir_lists_each_problem_by_entry_and_element_and_exits_2(
+    sample_engine: Engine,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CARTWATCH_PASSWORD", "nurse-s01-demo")
+    path = tmp_path / "in" / "ehr.json"
+    path.parent.mkdir()
+    path.write_text(fhir_bundle({"value": 5, "comparator": "<", "unit": "g/L"}))
+    with UnitOfWork(sample_engine, SYSTEM, read_only=True) as uow:
+        before = uow.session.execute(select(func.count()).select_from(LabResultRow)).scalar_one()
+    command = ["import", "fhir", str(path), "--user", "nurse-s01"]  # default: study-id system
+    assert main(command) == 2
+    # Entry 3 (glucose) is unmapped, so skipped unchecked; entry 4 (CRP without a value) is a
+    # mapped code whose patient must still be known.
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}: nothing stored (4 problems)",
+        "  entry 1, element subject, value 'Patient/ehr-1': the Patient in this bundle has no "
+        "identifier with system urn:cartwatch:study-id",
+        "  entry 1, element valueQuantity.comparator, value '<': a value with a comparator (<) "
+        "cannot be stored as a number: enter it in the app",
+        "  entry 2, element subject, value 'Patient/ehr-1': the Patient in this bundle has no "
+        "identifier with system urn:cartwatch:study-id",
+        "  entry 4, element subject, value 'Patient/ehr-1': the Patient in this bundle has no "
+        "identifier with system urn:cartwatch:study-id",
+    ]
+    with UnitOfWork(sample_engine, SYSTEM, read_only=True) as uow:
+        after = uow.session.execute(select(func.count()).select_from(LabResultRow)).scalar_one()
+    assert after == before
+
+
+def test_import_fhir_options_are_checked_before_signing_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "x.json"
+    url = f"sqlite:///{tmp_path / 'cw.db'}"
+    base = ["--user", "nurse-s01", "--url", url]
+    assert main(["import", "fhir", str(path), *base, "--timezone", "Mars/Olympus"]) == 2
+    assert "--timezone 'Mars/Olympus': not an IANA time zone" in capsys.readouterr().err
+    assert main(["import", "labs", str(path), *base, "--timezone", "UTC"]) == 2
+    assert "--timezone: only for `cartwatch import fhir`" in capsys.readouterr().err
+    assert not (tmp_path / "cw.db").exists()  # refused before the database was opened
