@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench_export.py                 # 1,000 and 5,000 patients
     .venv/bin/python benchmarks/bench_export.py --copies 25     # 1,000 patients only
+    .venv/bin/python benchmarks/bench_export.py --kinds tidy sdtm registry fhir analytics
+                                                                # every kind, 5,000 patients
 
 **The database.** Importing the generator's 5,000-patient cohort through ``cartwatch import``
 took 90 minutes on PostgreSQL (``benchmarks/results/browser_setup.json``) and was on course for
@@ -17,10 +19,12 @@ The copies are cached under ``/tmp/cartwatch_bench_export/`` with a marker namin
 head (a cache at another head is rebuilt).
 
 **The measurement.** Each step runs in a fresh child process (``--child``), so one run's memory
-cannot hide in another's; the child reports wall time, its peak resident set (``ru_maxrss``) and
-the baseline (``ru_maxrss`` after imports and setup, before the export: interpreter, pandas,
+cannot hide in another's; the child reports wall time, its peak resident set and
+the baseline (``VmRSS`` after imports and setup, before the export: interpreter, pandas,
 pyarrow, openpyxl, pyreadstat) so that ``growth = peak - baseline`` is what the export itself
-held at most. The steps:
+held at most. The peak is ``VmHWM``, reset at the baseline (``/proc/self/clear_refs``); results
+measured before 2026-12-03 used ``ru_maxrss``, the peak since the process started, which hides an
+export smaller than the setup's own peak. The steps:
 
 - ``source``: :func:`dashboard.exports.source.export_chunks` alone (read, grade,
   de-identify) for each chunk size, spooling each chunk to a pickle file (time spent pickling is
@@ -29,7 +33,11 @@ held at most. The steps:
   from that spool (``export_chunks`` replaced in the child only) so the writer's own time and
   memory are seen apart from the source's, which all formats share;
 - ``export``: one real end-to-end :func:`write_tidy` (CSV, the first chunk size, 1,000
-  patients) to check that end-to-end time is close to source + writer.
+  patients) to check that end-to-end time is close to source + writer;
+- ``kind`` (``--kinds``): every export kind end to end through
+  :func:`dashboard.services.exports.run_export`, as ``cartwatch export`` runs it, at the default
+  chunk size (tidy as CSV; FHIR with shifted dates, which it requires; analytics with its
+  figures when a browser is found).
 
 Results: ``benchmarks/results/export_<cohort>.json``; ``docs/performance.md`` reports them. Not
 a test: no timing is asserted.
@@ -59,6 +67,8 @@ CACHE = Path("/tmp/cartwatch_bench_export")
 STREAMING = ("csv", "parquet", "xlsx")
 WHOLE_TABLE = ("xpt", "sav", "dta")
 CHUNKS = (100, 5000)
+#: The kinds of dashboard.services.exports.KINDS (``--kinds``).
+KINDS = ("tidy", "sdtm", "registry", "fhir", "analytics")
 #: Excel through openpyxl (pure-Python XML without lxml) writes a few thousand rows a second:
 #: measured up to this cohort size only.
 XLSX_MAX_PATIENTS = 1000
@@ -68,17 +78,30 @@ COPIED = ("patients", "assessments", "grades", "lab_results", "drug_administrati
 ID_OFFSET = 10_000_000
 
 
+def _status_mb(field: str) -> float | None:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
 def rss_mb() -> float:
-    """The process's peak resident set so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """The process's peak resident set since the baseline (``VmHWM``, reset by
+    :func:`current_mb`); ``ru_maxrss`` (peak since start) where /proc has no VmHWM."""
+    peak = _status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def current_mb() -> float:
-    """The process's resident set now (``VmRSS``): the baseline before the export."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return rss_mb()
+    """The process's resident set now (``VmRSS``): the baseline before the export. It also resets
+    the peak (writing 5 to /proc/self/clear_refs), so that the peak measured afterwards is the
+    export's own and not that of the imports and setup before it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:  # not Linux, or not allowed: the peak then includes the setup
+        pass
+    now = _status_mb("VmRSS")
+    return now if now is not None else rss_mb()
 
 
 def _copied(column: str) -> str:
@@ -202,6 +225,23 @@ def child_writer(url: str, chunk: int, fmt: str, spool: Path | None) -> dict[str
             "bytes": size}  # fmt: skip
 
 
+def child_kind(url: str, kind: str, chunk: int) -> dict[str, Any]:
+    """One whole export of ``kind`` end to end, as ``cartwatch export`` runs it (tidy: CSV)."""
+    from dashboard.services.exports import run_export
+
+    engine, actor = _actor(url)
+    dates = "shifted" if kind == "fhir" else "study_day"  # FHIR needs dates
+    with tempfile.TemporaryDirectory(prefix="bench-export-") as folder:
+        baseline = current_mb()
+        started = time.perf_counter()
+        paths = run_export(engine, actor, kind, _request(chunk, dates), Path(folder),
+                           "csv" if kind == "tidy" else None)  # fmt: skip
+        wall = time.perf_counter() - started
+        size = sum(p.stat().st_size for p in paths)
+    return {"seconds": wall, "baseline_mb": baseline, "peak_mb": rss_mb(), "bytes": size,
+            "files": len(paths)}  # fmt: skip
+
+
 def run_child(argv: list[str]) -> dict[str, Any]:
     """Run one step in a fresh interpreter; its JSON result."""
     done = subprocess.run(
@@ -239,12 +279,35 @@ def measure(copies: int, chunks: tuple[int, ...]) -> dict[str, Any]:
     return out
 
 
+def measure_kinds(copies_list: list[int], kinds: list[str]) -> int:
+    """Every export kind end to end, one child process each (``--kinds``)."""
+    from dashboard.exports.source import ExportRequest
+
+    chunk = ExportRequest().chunk_patients
+    for copies in copies_list:
+        url = build_cohort(copies)
+        out: dict[str, Any] = {"patients": 40 * copies, "chunk_patients": chunk,
+                               "load_before": os.getloadavg(), "kinds": {}}  # fmt: skip
+        for kind in kinds:
+            out["kinds"][kind] = run_child(["kind", url, str(chunk), kind])
+            print(f"{40 * copies} patients, {kind}: {out['kinds'][kind]}", flush=True)
+        out["load_after"] = os.getloadavg()
+        out["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        RESULTS.mkdir(exist_ok=True)
+        target = RESULTS / f"export_kinds_{out['patients']}.json"
+        target.write_text(json.dumps(out, indent=2) + "\n")
+        print(f"wrote {target}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
     if args_list[:1] == ["--child"]:
         step, url, chunk, *rest = args_list[1:]
         if step == "source":
             result = child_source(url, int(chunk), Path(rest[0]))
+        elif step == "kind":
+            result = child_kind(url, rest[0], int(chunk))
         else:
             spool = None if rest[1] == "-" else Path(rest[1])
             result = child_writer(url, int(chunk), rest[0], spool)
@@ -254,8 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, action="append",
                         help="copies of the 40-patient sample (default: 25 and 125)")  # fmt: skip
     parser.add_argument("--chunk", type=int, action="append", help="chunk sizes (100, 500, 5000)")
+    parser.add_argument("--kinds", nargs="+", metavar="KIND",
+                        help="instead: each export kind end to end at the default chunk size "
+                        f"({', '.join(KINDS)}); results in export_kinds_<patients>.json")  # fmt: skip
     args = parser.parse_args(args_list)
     load = os.getloadavg()
+    if args.kinds:
+        return measure_kinds(args.copies or [125], args.kinds)
     for copies in args.copies or [25, 125]:
         result = measure(copies, tuple(args.chunk or CHUNKS))
         result |= {
