@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from browser_entry import main_text, open_url, screenshot, sign_in
+from browser_entry import main_text, open_url, screenshot, sign_in, wait_idle
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -98,3 +98,36 @@ def test_researcher_downloads_a_de_identified_csv(page: Page) -> None:
     assert len(rows) == SAMPLE_PATIENTS + 1, f"{len(rows)} lines of header and data"
     assert not PATIENT_ID.findall(text), PATIENT_ID.findall(text)[:5]
     assert not DATE.findall(text), DATE.findall(text)[:5]
+
+
+@pytest.mark.browser
+def test_researcher_prepares_and_downloads_a_registry_export(page: Page) -> None:
+    """One click from the Research exports page: the zip holds the registry files, each
+    de-identified (no study id), with the manifest."""
+    import zipfile
+
+    from playwright.sync_api import expect
+
+    sign_in(page, "researcher")
+    page.locator('[data-testid="stSidebarNav"]').get_by_role(
+        "link", name="Research exports"
+    ).click()
+    main = page.locator('[data-testid="stMain"]')
+    expect(main.get_by_role("heading", name="Research exports")).to_be_visible()
+    main.get_by_text("Registry fields (EBMT and CIBMTR Day 100)", exact=True).click()
+    wait_idle(page)
+    expect(page.locator('[data-testid="stMetricValue"]').first).to_have_text(str(SAMPLE_PATIENTS))
+    main.get_by_role("button", name="Prepare export").click()
+    download_button = main.get_by_role("button", name=re.compile(r"^Download .+\.zip$"))
+    expect(download_button).to_be_visible(timeout=120_000)
+    with page.expect_download() as download_info:
+        download_button.click()
+    with zipfile.ZipFile(download_info.value.path()) as archive:
+        names = set(archive.namelist())
+        assert {"registry_ebmt_day100.csv", "registry_cibmtr_day100.csv"} <= names, names
+        texts = {name: archive.read(name).decode("utf-8") for name in names}
+    for name, text in texts.items():
+        assert not PATIENT_ID.findall(text), (name, PATIENT_ID.findall(text)[:5])
+    ebmt = [line for line in texts["registry_ebmt_day100.csv"].splitlines()
+            if line and not line.startswith("#")]  # fmt: skip
+    assert len(ebmt) == SAMPLE_PATIENTS + 1, f"{len(ebmt)} lines of header and data"
