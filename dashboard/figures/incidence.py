@@ -161,6 +161,10 @@ def find_browser() -> str | None:
     return None
 
 
+#: Tries of one image before it is given up (kaleido's browser can fail once under load).
+WRITE_ATTEMPTS = 3
+
+
 def save_figure(
     figure: go.Figure, path: str | Path, width: int = 900, height: int | None = None,
     scale: float = 2.0,
@@ -175,9 +179,14 @@ def save_figure(
         raise FigureExportError(f"{target.name}: write a .png or .svg file")
     if find_browser() is None:
         raise FigureExportError(f"No Chrome or Chromium found. {HOW_TO_GET_A_BROWSER}")
-    try:
-        figure.write_image(target, format=image_format, width=width,
-                           height=height or figure.layout.height, scale=scale)  # fmt: skip
-    except RuntimeError as error:  # kaleido's "requires Google Chrome" and browser start failures
-        raise FigureExportError(f"{error}\n{HOW_TO_GET_A_BROWSER}") from error
-    return target
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            figure.write_image(target, format=image_format, width=width,
+                               height=height or figure.layout.height, scale=scale)  # fmt: skip
+            return target
+        except RuntimeError as error:  # kaleido's "requires Google Chrome", browser start failures
+            # A loaded machine can make kaleido's page answer before its script is ready
+            # ("kaleido_scopes is not defined", seen once): a fresh try starts a new page.
+            if attempt == WRITE_ATTEMPTS:
+                raise FigureExportError(f"{error}\n{HOW_TO_GET_A_BROWSER}") from error
+    raise AssertionError("unreachable")  # pragma: no cover
