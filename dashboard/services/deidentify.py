@@ -7,13 +7,15 @@ Rules, applied to every frame of the cohort view and to every download:
   the same database; another key gives unrelated ones. Nobody without the key can link a
   pseudonym back to a study id.
 - **The key** comes from the environment variable ``CARTWATCH_PSEUDONYM_KEY`` (set it, and keep it
-  secret, in any real deployment). When it is unset, a per-database default is derived:
-  SHA-256 of ``cartwatch-pseudonym-v1:`` and the hash of the database's first audit entry. That
-  hash is never in the repository, never shown to a researcher, and is fixed for the life of the
-  database (the audit log is append-only), so pseudonyms stay stable there; a different database
-  gets a different key. It is a default, not a secret to rely on: an administrator who can read
-  the audit log can recompute it. The manifest names the key source and a key id (a short hash of
-  the key, which does not reveal it) so that two exports can be checked to share a key.
+  secret, in any real deployment, the same on every app process of one trial). When it is unset,
+  the database's own key: 32 random bytes made when the database was created (migration 0004,
+  table ``installation_secrets``), never in the repository and never shown, so pseudonyms stay
+  stable for the life of the database and a different database gets an unrelated key. Anyone who
+  can read that table (a database administrator, who can read the study ids anyway) can
+  recompute the pseudonyms; a researcher cannot. (Until 2026-12-03 the default was derived from
+  the first audit entry, which was guessable from its time stamp.) The manifest names the key
+  source and a key id (a short hash of the key, which does not reveal it) so that two exports
+  can be checked to share a key.
 - **Dates and times** → study day relative to the infusion (day 0 = the calendar day of the
   infusion, fractional days where a time inside the day matters). No calendar date leaves.
 - **Free text** (correction and withdrawal reasons, grade reasons, notes) → dropped; where a reason
@@ -34,16 +36,17 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from dashboard.store.schema import AuditEntry
+from dashboard.store.schema import InstallationSecret
 
 KEY_ENV = "CARTWATCH_PSEUDONYM_KEY"
 SCHEME = "cartwatch-deid-1"
 PREFIX = "P-"
 DIGITS = 12
-_DEFAULT_CONTEXT = b"cartwatch-pseudonym-v1:"
+#: The row of ``installation_secrets`` holding the default key (migration 0004).
+DEFAULT_KEY_NAME = "pseudonym_key"
 
 #: What each de-identified output removed, and how (the manifest's "removed" part).
 RULES: dict[str, str] = {
@@ -75,12 +78,16 @@ def pseudonym_key(session: Session, environ: Mapping[str, str] | None = None) ->
     value = env.get(KEY_ENV, "")
     if value:
         return PseudonymKey(value.encode("utf-8"), "environment (CARTWATCH_PSEUDONYM_KEY)")
-    first = session.execute(
-        select(AuditEntry.hash).order_by(AuditEntry.seq).limit(1)
-    ).scalar_one_or_none()
-    seed = (first or "empty-database").encode("ascii")
-    secret = hashlib.sha256(_DEFAULT_CONTEXT + seed).digest()
-    return PseudonymKey(secret, "database default (derived from the first audit entry)")
+    stored = None
+    if inspect(session.connection()).has_table(InstallationSecret.__tablename__):
+        stored = session.execute(
+            select(InstallationSecret.value).where(InstallationSecret.name == DEFAULT_KEY_NAME)
+        ).scalar_one_or_none()
+    if stored is None:  # a database not upgraded to 0004: no key to rely on, so no export
+        raise RuntimeError(
+            f"this database has no pseudonym key: run `cartwatch db upgrade` or set {KEY_ENV}"
+        )
+    return PseudonymKey(bytes.fromhex(stored), "database default (random, made with the database)")
 
 
 def pseudonym(patient_id: str, key: PseudonymKey) -> str:

@@ -284,3 +284,15 @@ class AuditHead(Base):
     head_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class InstallationSecret(Base):
+    """Secrets this database was created with (issue #6): ``pseudonym_key``, 32 random bytes as
+    hex, written once by migration 0004 and never shown, so the research exports' pseudonyms and
+    date shifts cannot be recomputed from anything a researcher sees. Read by
+    :func:`dashboard.services.deidentify.pseudonym_key` when ``CARTWATCH_PSEUDONYM_KEY`` is unset."""
+
+    __tablename__ = "installation_secrets"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from dashboard.services.deidentify import (
     KEY_ENV,
@@ -23,7 +25,8 @@ from dashboard.services.deidentify import (
     study_days,
 )
 from dashboard.store.access import SYSTEM
-from dashboard.store.database import open_database
+from dashboard.store.database import downgrade, open_database
+from dashboard.store.schema import AuditEntry
 from dashboard.store.unit_of_work import UnitOfWork
 
 KEY = PseudonymKey(b"k1", "test")
@@ -59,6 +62,40 @@ def test_key_from_the_environment_else_a_per_database_default(tmp_path: Path) ->
     assert keys[0].secret != keys[1].secret  # each database its own default
     assert keys[0].key_id != keys[1].key_id
     assert keys[0].secret.hex() not in keys[0].key_id
+
+
+def test_the_default_key_is_random_not_derived_from_the_audit_log(tmp_path: Path) -> None:
+    """The review's attack: the old default was SHA-256 of a context and the first audit entry's
+    hash, which is guessable from its time stamp. The new one is 32 random bytes of the database,
+    the same after reopening it, and unrelated to the audit chain."""
+    url = f"sqlite+pysqlite:///{tmp_path / 'key.db'}"
+    engine = open_database(url)
+    with UnitOfWork(engine, SYSTEM) as uow:
+        uow.people.add_site("S01", "Site one")
+        uow.commit()
+    with UnitOfWork(engine, SYSTEM) as uow:
+        key = pseudonym_key(uow.session, environ={})
+        first = uow.session.execute(
+            select(AuditEntry.hash).order_by(AuditEntry.seq).limit(1)
+        ).scalar_one()
+    engine.dispose()
+    assert len(key.secret) == 32
+    old_default = hashlib.sha256(b"cartwatch-pseudonym-v1:" + first.encode("ascii")).digest()
+    assert key.secret != old_default
+    engine = open_database(url)
+    with UnitOfWork(engine, SYSTEM) as uow:
+        assert pseudonym_key(uow.session, environ={}).secret == key.secret
+    engine.dispose()
+
+
+def test_a_database_without_its_key_refuses_to_pseudonymise(tmp_path: Path) -> None:
+    engine = open_database(f"sqlite+pysqlite:///{tmp_path / 'old.db'}")
+    downgrade(engine, "0003")  # as a database made before migration 0004
+    with Session(engine) as session, pytest.raises(RuntimeError, match="cartwatch db upgrade"):
+        pseudonym_key(session, environ={})
+    with Session(engine) as session:  # the environment's key needs no table
+        assert pseudonym_key(session, environ={KEY_ENV: "k"}).secret == b"k"
+    engine.dispose()
 
 
 def test_study_days_are_fractional_days_since_the_infusion() -> None:
