@@ -149,7 +149,7 @@ XPT_NAMES: dict[str, str] = {
     "steroid_dexamethasone_mg": "dex_mg", "steroid_doses_not_counted": "ster_unc",
     "collected_day": "col_day", "collected_at": "col_at", "dose_unit": "dose_u",
     "given_day": "giv_day", "finding_day": "fnd_day", "finding_at": "fnd_at",
-    "raised_day": "rsd_day", "raised_at": "rsd_at", "occurred_day": "occ_day",
+    "occurred_day": "occ_day",
     "occurred_at": "occ_at",
 }  # fmt: skip
 #: SAS dataset names (8 characters at most).
@@ -182,7 +182,7 @@ def write_tidy(
     (``manifest.json`` last). AccessDeniedError, before any file is written, for an actor who may
     not export; ValueError for an unknown format."""
     fmt = TidyFormat(fmt)
-    key = export_key(engine, actor)  # checks access before anything is written
+    key = export_key(engine, actor, request)  # checks role and sites before any file
     out_dir.mkdir(parents=True, exist_ok=True)
     deid = export_manifest(key, request)
     header = {**deid, "format": fmt.value, "dates": request.dates.value, "manifest": MANIFEST}
@@ -531,7 +531,7 @@ def _manifest(
         "format": fmt.value,
         "dates": request.dates.value,
         "cartwatch_version": cartwatch_version(),
-        "filters": request.filters.model_dump(mode="json"),
+        "filters": deid["filters"],  # as the manifest words them: no infusion date leaves
         "missing": "blank cell, null or system-missing: not recorded; never 0 or false",
         "de-identification": deid,
         "tables": tables,

@@ -29,7 +29,7 @@ from dashboard.exports.source import (
     export_key,
     export_manifest,
 )
-from dashboard.services.cohort_data import require_cohort_reader
+from dashboard.services.cohort_data import visible_sites
 from dashboard.store.access import Actor
 
 __all__ = [
@@ -59,7 +59,7 @@ class ExportKind:
         progress: Progress | None = None,
     ) -> list[Path]:
         """Write this export into ``out_dir``; ValueError for a format or date mode it lacks."""
-        require_cohort_reader(actor)
+        visible_sites(actor, request.filters.site_ids)  # role and sites, before any file
         if request.dates not in self.dates:
             offered = ", ".join(d.value for d in self.dates)
             raise ValueError(f"{self.name}: dates {request.dates.value} not offered ({offered})")
