@@ -6,9 +6,10 @@ De-identified (researchers, administrators; :func:`write_fhir`), from
 
 - ``Patient.ndjson``: id and only identifier = the pseudonym (system ``urn:cartwatch:pseudonym``),
   gender; no name, no birth date, no study id, no site name.
-- ``Observation.ndjson``: lab results (LOINC where known, always the local analyte code; UCUM
-  value), vital signs of the assessments (category vital-signs; the blood pressure as the FHIR
-  panel with systolic and diastolic components), and the ASTCT CRS and ICANS grade of every
+- ``Observation.ndjson``: lab results (LOINC only where criteria.md §8.3 tags it [C], always the
+  local analyte code; UCUM value), vital signs of the assessments (category vital-signs; the
+  blood pressure as the FHIR panel with systolic and diastolic components), and the ASTCT CRS
+  and ICANS grade of every
   assessment (local code system ``urn:cartwatch:astct``: no LOINC code exists; a grade that
   could not be computed leaves with a data-absent reason, never as 0).
 - ``AdverseEvent.ndjson``: one per CRS or ICANS episode: onset as ``date``, severity (mild,
@@ -103,15 +104,16 @@ def lab_observation(
     subject: str, collected_at: datetime, analyte: str, value: float, unit: str,
     loinc: str | None, zone: ZoneInfo,
 ) -> dict[str, Any]:  # fmt: skip
-    """One lab result as an Observation: the stored LOINC code (else the table's), the local
-    analyte code, and the value in its stored unit with its UCUM code where one is known."""
+    """One lab result as an Observation: the analyte's [C] LOINC code (criteria.md §8.3), the
+    local analyte code, and the value in its stored unit with its UCUM code where one is known.
+
+    The LOINC coding is written when no code is stored or the stored code is the table's [C]
+    code; a stored code that differs (an [S] code such as CD19 8116-6 imported from a CSV, or
+    another test's code) is not confirmed, and the result leaves with its local code only."""
     kind = Analyte(analyte)
     codings = []
-    table = fm.LAB_LOINC.get(kind)
-    if loinc:
-        display = table.display if table is not None and table.code == loinc else analyte
-        codings.append(fm.Code(fm.LOINC_SYSTEM, loinc, display).coding())
-    elif table is not None:
+    table = fm.confirmed_loinc(kind, loinc) if loinc else fm.LAB_LOINC.get(kind)
+    if table is not None:
         codings.append(table.coding())
     codings.append(fm.analyte_code(kind).coding())
     when = fhir_datetime(collected_at, zone)

@@ -91,6 +91,17 @@ LAB_LOINC: dict[Analyte, Code] = {
 }
 
 
+def confirmed_loinc(analyte: Analyte, stored: str | None) -> Code | None:
+    """The table's [C] LOINC code of ``analyte`` when the code ``stored`` with a result is that
+    code; None for any other stored code (an [S] or [U] code such as the CD19 8116-6, or a code of
+    another test) and for an analyte without a [C] code. A stored code is never passed through:
+    only the codes of :data:`LAB_LOINC` leave as LOINC (criteria.md §8.3, [C] rows only)."""
+    table = LAB_LOINC.get(analyte)
+    if table is None or stored is None or stored.strip() != table.code:
+        return None
+    return table
+
+
 def analyte_code(analyte: Analyte) -> Code:
     """The local code of an analyte (every analyte has one, with or without a LOINC code)."""
     return Code(ANALYTE_SYSTEM, analyte.value, analyte.value)

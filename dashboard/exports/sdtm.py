@@ -51,6 +51,7 @@ import pyreadstat
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
+from dashboard.exports.fhir_mapping import LAB_LOINC
 from dashboard.exports.source import (
     DateMode,
     ExportRequest,
@@ -543,7 +544,7 @@ def lb_frame(
             "LBSTRESC": _text(graded["value_canonical"]) if len(work) else "",
             "LBSTRESN": graded["value_canonical"] if len(work) else pd.NA,
             "LBSTRESU": tests.map(lambda t: t.unit, na_action="ignore").fillna(""),
-            "LBLOINC": work["loinc"],
+            "LBLOINC": _confirmed_loinc(analyte, work["loinc"]),
             "LBTOX": graded["ctcae_term"].where(in_ctcae, "") if len(work) else "",
             "LBTOXGR": grade.replace("<NA>", ""),
             "LBDTC": _dtc(collected, dates),
@@ -553,6 +554,16 @@ def lb_frame(
     )
     frame["LBSEQ"] = _sequence(frame, ["_at", "LBTESTCD"])
     return _finish("LB", frame)
+
+
+def _confirmed_loinc(analyte: pd.Series, stored: pd.Series) -> pd.Series:
+    """LBLOINC: the stored LOINC code where it is the analyte's [C] code of criteria.md 8.3
+    (:data:`dashboard.exports.fhir_mapping.LAB_LOINC`), blank otherwise. A code that is not
+    confirmed there (the CD19 codes 8116-6 and 8117-4 are [S]; a code of another test) never
+    leaves as LBLOINC."""
+    confirmed = analyte.map({a.value: code.code for a, code in LAB_LOINC.items()}).fillna("")
+    text = stored.astype(object).where(stored.notna(), "").astype(str).str.strip()
+    return text.where(text == confirmed, "")
 
 
 def vs_frame(
@@ -765,6 +776,8 @@ ORIGINS: dict[str, str] = {
     "LBORRES": "Collected: the value as reported",
     "LBORRESU": "Collected: the unit as reported",
     "LBSTRESN": "Derived: converted to the canonical unit of grading.units",
+    "LBLOINC": "Collected: the LOINC code stored with the result, kept only where it is the "
+    "analyte's code tagged [C] in criteria.md 8.3; blank otherwise (e.g. the [S] CD19 codes)",
     "LBTOX": "Derived: CTCAE v5.0 term, graded analytes only",
     "LBTOXGR": f"Derived: {CTCAE_CITATION} grade from grading.ctcae_v5_cytopenia [U], "
     "neutrophils, platelets and haemoglobin only; blank otherwise",

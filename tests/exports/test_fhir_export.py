@@ -23,12 +23,20 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from sqlalchemy import Engine
 
-from dashboard.exports.fhir_export import identified_lab_bundle, write_fhir
+from dashboard.exports.fhir_export import (
+    UTC_ZONE,
+    identified_lab_bundle,
+    lab_observation,
+    write_fhir,
+)
+from dashboard.exports.fhir_mapping import LAB_LOINC
 from dashboard.exports.source import DateMode, ExportRequest, date_shift, export_key
 from dashboard.services.cohort_data import CohortFilters
 from dashboard.services.deidentify import leaks, pseudonym
 from dashboard.store.access import Actor
 from dashboard.store.errors import AccessDeniedError
+from dashboard.store.unit_of_work import UnitOfWork
+from grading.records import Analyte
 from tests.sample_accounts import demo
 
 PATIENT = "S01-0001"
@@ -138,6 +146,87 @@ def test_a_hand_picked_lab_has_its_loinc_code_and_ucum_quantity(
     creatinine = labs["creatinine"]  # no LOINC stored, none in the table: the local code only
     assert codes(creatinine) == [("urn:cartwatch:analyte", "creatinine")]
     assert creatinine["valueQuantity"]["code"] == "umol/L"
+
+
+def restamp_loinc(engine: Engine, codes_by_analyte: dict[Analyte, str]) -> None:
+    """Correct the 2024-10-27T07:40 labs of the patient to carry these stored LOINC codes, as a
+    nurse would through the store (or as a CSV import would leave them)."""
+    drawn = datetime.fromisoformat("2024-10-27T07:40:00")
+    with UnitOfWork(engine, demo(engine, "nurse-s01")) as uow:
+        for record in uow.labs.current(PATIENT):
+            lab = record.values
+            if lab.collected_at == drawn and lab.analyte in codes_by_analyte:
+                uow.labs.correct(
+                    record.record_id, record.version,
+                    lab.model_copy(update={"loinc": codes_by_analyte[lab.analyte]}),
+                    "LOINC code from the lab's report",
+                )  # fmt: skip
+        uow.commit()
+
+
+def test_a_stored_loinc_code_not_tagged_c_leaves_as_the_local_code_only(
+    sample_engine: Engine, researcher: Actor, folder: Path
+) -> None:
+    # 8116-6 is the [S] CD19 code of criteria.md 8.3 (one list maps it to CD3); 731-0 is the
+    # lymphocytes' code stored on a neutrophil result; 731-0 on lymphocytes is the [C] code.
+    restamp_loinc(sample_engine, {Analyte.CD19_ABSOLUTE: "8116-6", Analyte.ANC: "731-0",
+                                  Analyte.LYMPHOCYTES: "731-0"})  # fmt: skip
+    out = export(sample_engine, researcher, folder)
+    when = fhir_time(shifted(sample_engine, researcher, "2024-10-27T07:40:00"))
+    labs = {
+        o["code"]["text"]: o
+        for o in of_patient(out["Observation"], sample_engine, researcher)
+        if o["effectiveDateTime"] == when
+    }
+    assert codes(labs["cd19_absolute"]) == [("urn:cartwatch:analyte", "cd19_absolute")]
+    assert codes(labs["anc"]) == [("urn:cartwatch:analyte", "anc")]
+    assert codes(labs["lymphocytes"]) == [
+        ("http://loinc.org", "731-0"), ("urn:cartwatch:analyte", "lymphocytes"),
+    ]  # fmt: skip
+    every_loinc = {
+        c["code"]
+        for o in out["Observation"]
+        for c in o["code"]["coding"]
+        if c["system"] == "http://loinc.org"
+        and o["category"][0]["coding"][0]["code"] == "laboratory"
+    }
+    assert "8116-6" not in every_loinc
+    assert every_loinc <= {code.code for code in LAB_LOINC.values()}
+
+
+def test_the_identified_bundle_drops_an_unconfirmed_loinc_code_too(
+    sample_engine: Engine,
+) -> None:
+    restamp_loinc(sample_engine, {Analyte.CD19_ABSOLUTE: "8116-6"})
+    bundle = json.loads(
+        identified_lab_bundle(sample_engine, demo(sample_engine, "nurse-s01"), PATIENT)
+    )
+    cd19 = [
+        e["resource"] for e in bundle["entry"][1:]
+        if e["resource"]["code"]["text"] == "cd19_absolute"
+    ]  # fmt: skip
+    assert cd19
+    assert all(codes(o) == [("urn:cartwatch:analyte", "cd19_absolute")] for o in cd19)
+
+
+@pytest.mark.parametrize(
+    ("analyte", "stored", "expected"),
+    [
+        (Analyte.IL6, None, [("http://loinc.org", "26881-3"), ("urn:cartwatch:analyte", "il6")]),
+        (Analyte.IL6, "26881-3",
+         [("http://loinc.org", "26881-3"), ("urn:cartwatch:analyte", "il6")]),
+        (Analyte.IL6, "2276-4", [("urn:cartwatch:analyte", "il6")]),
+        (Analyte.CD19_PERCENT, "8117-4", [("urn:cartwatch:analyte", "cd19_percent")]),
+        (Analyte.CREATININE, "2160-0", [("urn:cartwatch:analyte", "creatinine")]),
+    ],
+)  # fmt: skip
+def test_a_lab_observation_carries_loinc_only_when_it_is_the_tables_c_code(
+    analyte: Analyte, stored: str | None, expected: list[tuple[str, str]]
+) -> None:
+    observation = lab_observation(
+        "Patient/x", datetime(2024, 1, 2, 8), analyte.value, 5.0, "pg/mL", stored, UTC_ZONE
+    )
+    assert codes(observation) == expected
 
 
 def test_a_hand_picked_assessment_gives_vital_sign_observations(

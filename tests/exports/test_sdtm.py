@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -40,6 +40,8 @@ from dashboard.exports.source import DateMode, ExportRequest, export_key
 from dashboard.services.deidentify import pseudonym
 from dashboard.store.database import open_database
 from dashboard.store.errors import AccessDeniedError
+from dashboard.store.unit_of_work import UnitOfWork
+from grading.records import Analyte
 from tests.sample_accounts import demo
 
 
@@ -340,6 +342,60 @@ def test_lab_rows_carry_cdisc_codes_and_both_units(shifted: dict[str, pd.DataFra
     assert set(lb.loc[lb["LBTESTCD"] == "LYM", "LBTOXGR"]) == {""}
     graded = lb[lb["LBTESTCD"].isin(["NEUT", "PLAT", "HGB"])]
     assert (graded["LBTOXGR"] != "").all()
+
+
+def _lb_loinc(rows: list[tuple[str, str, str | None]]) -> list[str]:
+    labs = pd.DataFrame(
+        {"pseudonym": "P-x",
+         "collected_at": pd.date_range("2024-01-02", periods=len(rows), freq="h"),
+         "analyte": [r[0] for r in rows], "value": 5.0, "unit": [r[1] for r in rows],
+         "loinc": [r[2] for r in rows]}
+    )  # fmt: skip
+    patients = pd.DataFrame(
+        {"pseudonym": ["P-x"], "infusion_at": pd.to_datetime(["2024-01-01T10:00"]),
+         "sex": ["female"]}
+    )  # fmt: skip
+    lb = lb_frame(labs, patients, DateMode.SHIFTED, SdtmOptions())
+    return lb.sort_values("LBSEQ")["LBLOINC"].tolist()
+
+
+def test_lbloinc_is_only_the_c_tagged_code_of_the_analyte() -> None:
+    # criteria.md 8.3: 26881-3 IL-6 [C], 751-8 ANC [C]; 8116-6/8117-4 CD19 [S]; creatinine none.
+    rows = [
+        ("il6", "pg/mL", "26881-3"),  # the [C] code: kept
+        ("il6", "pg/mL", "2276-4"),  # ferritin's code on an IL-6 result: blank
+        ("anc", "cells/uL", " 751-8 "),  # the [C] code with stray blanks: kept, trimmed
+        ("cd19_absolute", "cells/uL", "8116-6"),  # [S]: blank
+        ("cd19_percent", "%", "8117-4"),  # [S]: blank
+        ("creatinine", "mg/dL", "2160-0"),  # no [C] code in 8.3: blank
+        ("crp", "mg/L", None),  # none stored: blank (LBLOINC is the code reported with it)
+    ]
+    assert _lb_loinc(rows) == ["26881-3", "", "751-8", "", "", "", ""]
+
+
+def test_an_s_tagged_cd19_code_stored_through_the_store_leaves_lbloinc_blank(
+    sample_engine: Engine, tmp_path: Path
+) -> None:
+    # S01-0001's CD19 count of 2024-10-27T07:40 is corrected to carry 8116-6 ([S] in 8.3).
+    drawn = datetime(2024, 10, 27, 7, 40)
+    with UnitOfWork(sample_engine, demo(sample_engine, "nurse-s01")) as uow:
+        for record in uow.labs.current("S01-0001"):
+            lab = record.values
+            if lab.collected_at == drawn and lab.analyte is Analyte.CD19_ABSOLUTE:
+                uow.labs.correct(
+                    record.record_id,
+                    record.version,
+                    lab.model_copy(update={"loinc": "8116-6"}),
+                    "lab report",
+                )
+        uow.commit()
+    lb = _export(sample_engine, tmp_path / "out", DateMode.STUDY_DAY)["LB"]
+    mine = lb[lb["USUBJID"] == _usubjid(sample_engine, "S01-0001")]
+    cd19 = mine[(mine["LBTESTCD"] == "CD19") & (mine["LBORRES"] == "67.5")]
+    assert len(cd19) == 1
+    assert cd19["LBLOINC"].tolist() == [""]
+    assert set(lb["LBLOINC"]) == {"", "751-8", "731-0", "1988-5", "2276-4", "3255-7", "718-7",
+                                  "777-3", "2465-3"}  # fmt: skip
 
 
 # --- VS --------------------------------------------------------------------------------------------
