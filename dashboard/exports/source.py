@@ -144,6 +144,13 @@ _KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
 TABLES = tuple(_KEYS)
 
 
+#: Dose units exported as entered (the form's units, the sample's and common ones); any other
+#: text is exported as :data:`OTHER_UNIT`.
+DOSE_UNITS = frozenset({"mg", "mg/kg", "mg/m2", "g", "g/kg", "mcg", "mcg/kg", "mcg/kg/min",
+                        "mcg/min", "units", "units/min", "units/kg", "IU", "mL", "mL/h", "mg/h"})  # fmt: skip
+OTHER_UNIT = "other"
+
+
 def columns(table: str, dates: DateMode = DateMode.STUDY_DAY) -> tuple[str, ...]:
     """The columns of ``table`` in this date mode, in output order."""
     keys, times, values = _KEYS[table]
@@ -262,7 +269,12 @@ def export_manifest(key: PseudonymKey, request: ExportRequest) -> dict[str, str]
             "shifted back by a whole number of days (1-364) fixed per patient (keyed HMAC), "
             "times of day and intervals kept; study days given too"
         )
-    entries["removed: free text"] += "; alert details and notes"
+    entries["removed: free text"] += (
+        f"; alert details and notes; a dose unit not in the known list exported as {OTHER_UNIT!r}"
+    )
+    entries["removed: alert raised time"] = (
+        "dropped (the server's clock when the alert was stored); the finding's time is kept"
+    )
     entries["grading policy"] = ASCO_2021.name
     return entries
 
@@ -351,11 +363,20 @@ def _tables(
         "assessments": assessments,
         "episodes": episodes,
         "labs": data.labs,
-        "drugs": data.drugs,
+        "drugs": _known_dose_units(data.drugs),
         "alerts": alerts,
         "events": data.events,
     }
     return {name: timing.apply(name, frame, dates) for name, frame in raw.items()}
+
+
+def _known_dose_units(drugs: pd.DataFrame) -> pd.DataFrame:
+    """Dose units outside :data:`DOSE_UNITS` become ``other``: the CSV import takes any short
+    text as a unit, and free text never leaves in an export."""
+    out = drugs.copy()
+    unit = out["dose_unit"]
+    out["dose_unit"] = unit.where(unit.isna() | unit.isin(DOSE_UNITS), OTHER_UNIT)
+    return out
 
 
 def _episode_numbers(frame: pd.DataFrame) -> pd.DataFrame:

@@ -6,6 +6,7 @@ tidy manifest words the filters without dates; alerts carry no server time of ra
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,9 @@ from dashboard.services.exports import KINDS, run_export
 from dashboard.store.access import Actor, Role
 from dashboard.store.errors import AccessDeniedError
 from dashboard.store.sample import COHORT
+from dashboard.store.unit_of_work import UnitOfWork
+from grading.records import DrugAdministration
+from tests.sample_accounts import demo
 
 PATIENTS = pd.read_csv(COHORT / "patients.csv", parse_dates=["infusion_at"])
 #: A researcher of site S01 only (the sample's researcher sees all five sites).
@@ -71,3 +75,26 @@ def test_alerts_carry_the_finding_time_but_not_the_servers_time_of_raising(
     names = columns("alerts", dates)
     assert not [c for c in names if c.startswith("raised")]
     assert ("finding_at" if dates is DateMode.SHIFTED else "finding_day") in names
+
+
+def test_a_dose_unit_that_is_not_a_unit_leaves_as_other(
+    sample_engine: Engine, researcher: Actor, tmp_path: Path
+) -> None:
+    """The CSV import takes any 32 characters as a dose unit: free text must not leave."""
+    nurse = demo(sample_engine, "nurse-s01")
+    given = datetime(2024, 11, 3, 9, 0)
+    with UnitOfWork(sample_engine, nurse) as uow:
+        for unit in ("ask Mrs Jones, bed 4", "mg/kg"):
+            uow.drugs.add(DrugAdministration(patient_id="S01-0001", given_at=given,
+                                             drug="dexamethasone", dose=17.5, dose_unit=unit))  # fmt: skip
+            given += timedelta(hours=1)
+        uow.commit()
+    out = tmp_path / "out"
+    write_tidy(sample_engine, researcher, ExportRequest(), out, "csv")
+    text = (out / "drugs.csv").read_text(encoding="utf-8")
+    assert "Jones" not in text
+    drugs = pd.read_csv(out / "drugs.csv", comment="#")
+    dex = drugs[(drugs["drug"] == "dexamethasone") & (drugs["dose"] == 17.5)]
+    assert sorted(dex["dose_unit"]) == ["mg/kg", "other"]
+    shipped = pd.read_csv(COHORT / "drugs.csv")
+    assert set(shipped["dose_unit"].dropna()) <= set(drugs["dose_unit"])  # real units kept
