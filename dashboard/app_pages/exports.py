@@ -49,6 +49,9 @@ def prepare(actor: Actor, kind: svc.ExportKind, request: ExportRequest, fmt: str
     ready = svc.prepare_export(engine(), actor, kind.name, request,
                                fmt, progress)  # fmt: skip
     bar.empty()
+    earlier = st.session_state.get(READY)
+    if earlier is not None:
+        earlier[3].discard()
     st.session_state[READY] = (kind.name, fmt, request, ready)
 
 
@@ -57,10 +60,18 @@ def offer_download(kind: svc.ExportKind, request: ExportRequest, fmt: str | None
     if ready is None or ready[:3] != (kind.name, fmt, request):
         return  # nothing prepared for these choices (a change of choice drops the old file)
     prepared: svc.PreparedExport = ready[3]
-    st.download_button(f"Download {prepared.file_name}", data=prepared.data,
-                       file_name=prepared.file_name, mime="application/zip",
-                       icon=":material/download:", key="export_download")  # fmt: skip
-    st.caption(f"{len(prepared.files)} files: " + ", ".join(prepared.files))
+    megabytes = f"{prepared.size / 1024 / 1024:.1f} MB"
+    if prepared.fits_the_page:
+        # data as a callable: the zip is read from disk at the click, not kept in memory
+        st.download_button(f"Download {prepared.file_name}", data=lambda: prepared.data,
+                           file_name=prepared.file_name, mime="application/zip",
+                           icon=":material/download:", key="export_download")  # fmt: skip
+    else:
+        st.warning(f"{prepared.file_name} is {megabytes}, too large to download through the "
+                   "browser. Run the same export on the server: `cartwatch export "
+                   f"{kind.name} --out DIR --user USER` with the same filters.",
+                   icon=":material/terminal:")  # fmt: skip
+    st.caption(f"{megabytes}, {len(prepared.files)} files: " + ", ".join(prepared.files))
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ a researcher within their own sites.
 from __future__ import annotations
 
 import importlib
-import io
+import os
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -120,13 +120,33 @@ KINDS: dict[str, ExportKind] = {
 }
 
 
+#: Largest zip the page offers for download. Streamlit serves a download from memory, so a larger
+#: one is left on the server side and the page gives the command line instead (Streamlit's own
+#: advice: keep downloads under a couple of hundred megabytes).
+PAGE_DOWNLOAD_MAX_BYTES = 200 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class PreparedExport:
-    """One export zipped for a download."""
+    """One export zipped into a temporary file for a download (not held in memory)."""
 
     file_name: str
-    data: bytes
+    path: Path
+    size: int
     files: tuple[str, ...]
+
+    @property
+    def data(self) -> bytes:
+        """The zip's bytes, read when asked for (at the click on the download button)."""
+        return self.path.read_bytes()
+
+    @property
+    def fits_the_page(self) -> bool:
+        return self.size <= PAGE_DOWNLOAD_MAX_BYTES
+
+    def discard(self) -> None:
+        """Delete the zip (when another export replaces it)."""
+        self.path.unlink(missing_ok=True)
 
 
 def run_export(
@@ -152,18 +172,25 @@ def prepare_export(
     fmt: str | None = None,
     progress: Progress | None = None,
 ) -> PreparedExport:
-    """Export ``kind`` into a temporary folder and return it as one zip file."""
-    with tempfile.TemporaryDirectory(prefix="cartwatch-export-") as folder:
-        root = Path(folder)
-        paths = run_export(engine, actor, kind, request, root, fmt, progress)
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted(paths):
-                archive.write(path, path.relative_to(root).as_posix())
-        names = tuple(sorted(p.relative_to(root).as_posix() for p in paths))
+    """Export ``kind`` into a temporary folder and zip it into a temporary file (streamed from
+    disk to disk: memory is the export's own, not the zip's)."""
+    handle, name = tempfile.mkstemp(prefix="cartwatch-export-", suffix=".zip")
+    os.close(handle)
+    target = Path(name)
+    try:
+        with tempfile.TemporaryDirectory(prefix="cartwatch-export-") as folder:
+            root = Path(folder)
+            paths = run_export(engine, actor, kind, request, root, fmt, progress)
+            with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+                for path in sorted(paths):
+                    archive.write(path, path.relative_to(root).as_posix())
+            names = tuple(sorted(p.relative_to(root).as_posix() for p in paths))
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
     suffix = f"_{fmt}" if fmt else ""
-    return PreparedExport(f"cartwatch_{kind}{suffix}_{request.dates.value}.zip",
-                          buffer.getvalue(), names)  # fmt: skip
+    return PreparedExport(f"cartwatch_{kind}{suffix}_{request.dates.value}.zip", target,
+                          target.stat().st_size, names)  # fmt: skip
 
 
 def selected_patients(engine: Engine, actor: Actor, request: ExportRequest) -> int:

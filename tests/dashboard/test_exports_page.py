@@ -7,9 +7,11 @@ import zipfile
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
+from dashboard.services import exports
 from dashboard.services.auth import sign_in
 from dashboard.store.sample import COHORT
 
@@ -69,3 +71,35 @@ def test_a_nurse_cannot_open_the_export_page(sample_engine: Engine) -> None:
     assert not at.metric
     assert not at.get("download_button")
     assert [str(e.value) for e in at.error] == ["This page is not available to the nurse role."]
+
+
+def test_a_zip_too_large_for_the_browser_gives_the_command_and_a_new_one_replaces_it(
+    sample_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_page(sample_engine, "researcher")
+    at.radio(key="export_kind").set_value("registry").run()
+    at.button(key="export_prepare").click().run()
+    first = at.session_state["export_ready"][3]
+    assert first.path.is_file()
+    assert first.size == first.path.stat().st_size > 0
+    assert [b.proto.label for b in at.get("download_button")] == [
+        "Download cartwatch_registry_study_day.zip"
+    ]
+    # one byte under the zip's size: no download button, the command line instead
+    monkeypatch.setattr(exports, "PAGE_DOWNLOAD_MAX_BYTES", first.size - 1)
+    at.button(key="export_prepare").click().run()
+    assert not at.exception, at.exception
+    second = at.session_state["export_ready"][3]
+    assert not first.path.exists()  # the earlier zip was deleted when this one replaced it
+    assert second.size == first.size
+    assert not at.get("download_button")
+    assert [str(w.value) for w in at.warning] == [
+        f"cartwatch_registry_study_day.zip is {second.size / 1024 / 1024:.1f} MB, too large to "
+        "download through the browser. Run the same export on the server: `cartwatch export "
+        "registry --out DIR --user USER` with the same filters."
+    ]
+    # at exactly the limit it is offered again
+    monkeypatch.setattr(exports, "PAGE_DOWNLOAD_MAX_BYTES", second.size)
+    at.run()
+    assert len(at.get("download_button")) == 1
+    second.discard()
