@@ -397,13 +397,32 @@ class _StatisticsSink(_Sink):
         spooled = self.spool.close(rows)
         out = {}
         for table in TABLES:
-            frame = pq.read_table(spooled[table][0]).to_pandas()
-            frame = typed(frame, table, self.request)
+            frame = statistics_from_arrow(pq.read_table(spooled[table][0]))
             path = self.out_dir / f"{table}.{self.fmt.value}"
-            _WRITE_STATISTICS[self.fmt](statistics_frame(frame), path, table)
+            _WRITE_STATISTICS[self.fmt](frame, path, table)
             out[table] = [path]
             del frame
         return out
+
+
+def statistics_from_arrow(spooled: Any) -> pd.DataFrame:
+    """:func:`statistics_frame` of a spooled (already typed) Arrow table, built one column at a
+    time: the table is held once as Arrow and once as the result, never as two more pandas
+    copies (about a third of the memory of converting the whole table first)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out = {}
+    for name in spooled.column_names:
+        column = spooled.column(name)
+        kind = column_kind(name)
+        if kind is Kind.TEXT:
+            out[name] = column.to_pandas().astype(object).fillna("")
+        elif kind is Kind.DATETIME:
+            out[name] = column.to_pandas().astype("datetime64[ns]")
+        else:  # numbers, integers, booleans (0/1): float64, missing as NaN
+            out[name] = pc.cast(column, pa.float64()).to_pandas()
+    return pd.DataFrame(out, index=pd.RangeIndex(spooled.num_rows))
 
 
 def statistics_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -352,3 +352,35 @@ def test_a_nurse_is_refused_and_nothing_is_written(module_engine: Engine, tmp_pa
         with pytest.raises(AccessDeniedError):
             write_tidy(module_engine, nurse, ExportRequest(), out, fmt)
         assert not out.exists(), fmt
+
+
+@pytest.mark.parametrize("table", ["assessments", "episodes", "drugs"])
+def test_statistics_from_the_spool_equal_the_whole_frame_conversion(table: str) -> None:
+    """The column-by-column conversion for pyreadstat gives exactly what converting the whole
+    typed frame gives: every kind of column (text, real, integer, boolean, date-time), with a
+    missing value in each and a row with a value in each."""
+    import pyarrow as pa
+
+    from dashboard.exports.tidy import (
+        Kind,
+        arrow_schema,
+        column_kind,
+        statistics_frame,
+        statistics_from_arrow,
+        typed,
+    )
+
+    request = ExportRequest(dates=DateMode.SHIFTED)
+    samples = {
+        Kind.TEXT: ["P-0123456789ab", None, "x"],
+        Kind.REAL: [37.95, None, 0.0],
+        Kind.INTEGER: [3, None, 0],
+        Kind.BOOLEAN: [True, None, False],
+        Kind.DATETIME: [pd.Timestamp("2024-11-02 06:10:07"), None, pd.Timestamp("2024-01-01")],
+    }
+    names = columns(table, DateMode.SHIFTED)
+    frame = typed(pd.DataFrame({c: samples[column_kind(c)] for c in names}), table, request)
+    spooled = pa.Table.from_pandas(frame, schema=arrow_schema(table, request), preserve_index=False)
+    pd.testing.assert_frame_equal(statistics_from_arrow(spooled), statistics_frame(frame))
+    kinds = {column_kind(c) for c in names}
+    assert {Kind.TEXT, Kind.REAL, Kind.DATETIME} <= kinds  # the table exercises several kinds
