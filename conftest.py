@@ -27,6 +27,19 @@ def sample_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def module_engine(
+    sample_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """A copy of the loaded sample shared by one test module (for modules that export once and
+    check many things; tests that write use :func:`sample_engine`)."""
+    path = tmp_path_factory.mktemp("module_db") / "cartwatch.db"
+    shutil.copyfile(sample_template, path)
+    engine = open_database(f"sqlite+pysqlite:///{path}")
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
 def sample_engine(
     sample_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

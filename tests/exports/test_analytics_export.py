@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +15,6 @@ from dashboard.exports.source import ExportRequest
 from dashboard.figures import incidence
 from dashboard.services.exports import run_export
 from dashboard.store.access import Actor
-from dashboard.store.database import open_database
 from dashboard.store.errors import AccessDeniedError
 from dashboard.store.sample import COHORT
 from tests.sample_accounts import demo
@@ -29,7 +27,7 @@ def read(path: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def written(sample_template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def written(module_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One analytics export of the sample for the module (its figures take a browser's time)."""
     if incidence.find_browser() is None:
         if os.environ.get("CI") == "true":
@@ -37,16 +35,9 @@ def written(sample_template: Path, tmp_path_factory: pytest.TempPathFactory) -> 
                 "CI=true: Chromium is required for the PNG/SVG figures (.ci/run installs it)"
             )
         pytest.skip("no Chrome/Chromium: apt-get install chromium to run the figure export")
-    folder = tmp_path_factory.mktemp("analytics")
-    shutil.copyfile(sample_template, folder / "cartwatch.db")
-    engine = open_database(f"sqlite+pysqlite:///{folder / 'cartwatch.db'}")
-    out = folder / "out"
-    out.mkdir()
-    try:
-        researcher = demo(engine, "researcher")
-        paths = run_export(engine, researcher, "analytics", ExportRequest(), out)
-    finally:
-        engine.dispose()
+    out = tmp_path_factory.mktemp("analytics") / "out"
+    paths = run_export(module_engine, demo(module_engine, "researcher"), "analytics",
+                       ExportRequest(), out)  # fmt: skip
     return {p.relative_to(out).as_posix(): p for p in paths}
 
 

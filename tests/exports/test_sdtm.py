@@ -8,8 +8,7 @@ template); the cut-point tests build small frames by hand and call the domain fu
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 
@@ -38,22 +37,10 @@ from dashboard.exports.sdtm import (
 )
 from dashboard.exports.source import DateMode, ExportRequest, export_key
 from dashboard.services.deidentify import pseudonym
-from dashboard.store.database import open_database
 from dashboard.store.errors import AccessDeniedError
 from dashboard.store.unit_of_work import UnitOfWork
 from grading.records import Analyte
 from tests.sample_accounts import demo
-
-
-@pytest.fixture(scope="module")
-def module_engine(
-    sample_template: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    path = tmp_path_factory.mktemp("sdtm") / "cartwatch.db"
-    shutil.copyfile(sample_template, path)
-    engine = open_database(f"sqlite+pysqlite:///{path}")
-    yield engine
-    engine.dispose()
 
 
 def _export(engine: Engine, folder: Path, dates: DateMode) -> dict[str, pd.DataFrame]:

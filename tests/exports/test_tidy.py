@@ -10,8 +10,7 @@ grading is involved, checked by hand against /work/shared/clinical/criteria.md (
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ from dashboard.exports.source import (
 )
 from dashboard.exports.tidy import TidyFormat, write_tidy
 from dashboard.services.deidentify import PseudonymKey, pseudonym
-from dashboard.store.database import open_database
 from dashboard.store.errors import AccessDeniedError
 from dashboard.store.sample import COHORT
 from tests.sample_accounts import demo
@@ -53,17 +51,6 @@ def study_day(at: str, infusion: pd.Timestamp = INFUSION) -> float:
 
 
 # -- exporting and reading back ----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def module_engine(
-    sample_template: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    path = tmp_path_factory.mktemp("tidy_db") / "cartwatch.db"
-    shutil.copyfile(sample_template, path)
-    engine = open_database(f"sqlite+pysqlite:///{path}")
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture(scope="module")
