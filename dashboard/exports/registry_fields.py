@@ -173,8 +173,14 @@ def _syndrome_fields(
         during |= (given >= start) & (given <= stop)
     during &= d_day.between(FIRST_DAY, LAST_DAY)
     drugs_given = set(drugs.loc[during, "drug"].astype(str))
-    icu = assessments.get("icu_indicated", pd.Series(False, index=assessments.index))
-    icu_flag = bool((icu.astype(bool) & in_window & in_episode).any())
+    # The policy's ICU flag is nullable: NA (not evaluated) is neither yes nor no.
+    icu = assessments.get("icu_indicated", pd.Series(pd.NA, index=assessments.index))
+    icu_in_episode = pd.Series(icu, dtype="boolean")[in_window & in_episode]
+    icu_state = (
+        YES if bool(icu_in_episode.fillna(False).any())
+        else UNKNOWN if bool(icu_in_episode.isna().any())
+        else NO
+    )  # fmt: skip
 
     last = window.iloc[-1]
     resolved_at = pd.to_datetime(last["resolved_at"])
@@ -198,7 +204,7 @@ def _syndrome_fields(
         "resolution_date": resolution_date,
         "ongoing_at_day100": ongoing,
         "icu_admission": UNKNOWN,
-        "icu_indicated_policy": YES if icu_flag else NO,
+        "icu_indicated_policy": icu_state,
     }
     for column, names in TREATMENTS.items():
         fields[column] = YES if drugs_given & names else NO

@@ -157,6 +157,21 @@ def test_treatment_flags_count_drugs_given_during_the_episode_only() -> None:
     assert cibmtr["cibmtr_icans_therapy"] == NOT_APPLICABLE
 
 
+def _with_icu(flags: Sequence[bool | None]) -> pd.Series:
+    """The CRS episode day 1-4 (assessments days 1, 2, 3) with a nullable ICU flag per day."""
+    tables = _tables(assessments=[(1, 2, 0), (2, 2, 0), (3, 1, 0)], episodes=[("CRS", 1, 4, 2)])
+    tables["assessments"]["icu_indicated"] = pd.array(list(flags), dtype="boolean")
+    return _row(tables)
+
+
+def test_a_not_evaluated_icu_flag_is_unknown_not_an_error() -> None:
+    # A nullable column with NA made astype(bool) raise; NA is "not evaluated": unknown.
+    assert _with_icu([None, None, None])["crs_icu_indicated_policy"] == UNKNOWN
+    assert _with_icu([False, None, False])["crs_icu_indicated_policy"] == UNKNOWN
+    assert _with_icu([False, False, False])["crs_icu_indicated_policy"] == NO
+    assert _with_icu([None, True, None])["crs_icu_indicated_policy"] == YES
+
+
 def test_other_anticytokine_during_icans_counts_for_icans() -> None:
     row = _row(_tables(assessments=[(5, 0, 2), (9, 0, 0)], episodes=[("ICANS", 5, 8, 2)],
                        drugs=[(6, "anakinra")]))  # fmt: skip
