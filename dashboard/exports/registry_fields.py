@@ -27,10 +27,14 @@ Other anti-cytokine = siltuximab or anakinra (the drugs of :class:`grading.recor
 ``<s>`` is ``crs`` or ``icans``. Rules (day 0 = the calendar day of the CAR T infusion, as the
 registries count it; the window is day 0 to day 100 inclusive):
 
+- **Observed to day 100**: a record on day 100 or later, or a death recorded by day 100 (nothing
+  can happen after it). **Every "no" below needs it; short of it the answer is "unknown"**:
+  missing is not normal, and the unseen days could hold an onset, a dose or a death.
 - **Occurrence**: "yes" when an episode (:mod:`grading.course`) has its onset in the window;
   "no" when the patient had at least one assessment in the window gradable for that syndrome
-  (CRS or ICANS grade not blank) and no onset in it; **"unknown" when there is no such
-  assessment**: missing is not "no". An episode with onset after day 100 is not counted.
+  (CRS or ICANS grade not blank), no onset in it, and was observed to day 100; **"unknown" when
+  there is no such assessment or follow-up ends before day 100**. An episode with onset after
+  day 100 is not counted.
 - **Onset**: the first onset in the window. **Highest grade**: the highest ASTCT grade of the
   assessments in the window that lie inside an episode (an episode starting on day 99 counts only
   its grades up to day 100).
@@ -40,10 +44,12 @@ registries count it; the window is day 0 to day 100 inclusive):
 - **Treatment**: a drug of the log given in the window between the onset and the resolution of an
   episode of that syndrome (to the end of day 100 while unresolved). CRS and ICANS overlapping in
   time share their drugs: the log does not say which syndrome a dose was for. "no" means none
-  recorded in cartwatch's drug log.
+  recorded in cartwatch's drug log, with the patient observed to day 100 ("unknown" otherwise;
+  the same for the policy ICU flag).
+- **Death**: ``death_by_day100`` "yes" when a death is recorded by day 100, "no" when none is and
+  the records reach day 100, "unknown" when they end before it.
 - **Follow-up**: ``last_followup_day`` is the last day with any record (assessment, lab, drug,
-  outcome event); ``day100_window_complete`` is "no" below day 100 (including a death before it):
-  read a "no" occurrence of such a patient as "no, so far".
+  outcome event); ``day100_window_complete`` is "no" below day 100 (including a death before it).
 
 Dates: with shifted dates each ``_day`` has a ``_date`` (ISO 8601 date, per-patient shift);
 with study days there are no date columns. Tables are read with shifted times either way
@@ -138,8 +144,13 @@ def _syndrome_fields(
     episodes: pd.DataFrame,
     drugs: pd.DataFrame,
     last_followup_day: float,
+    died_by_day100: bool = False,
 ) -> dict[str, object]:
-    """One patient's Day-100 fields of one syndrome (keys of ``_SYNDROME_COLUMNS``)."""
+    """One patient's Day-100 fields of one syndrome (keys of ``_SYNDROME_COLUMNS``).
+
+    ``last_followup_day`` is NaN without any record. A "no" needs the patient observed to day 100
+    (:func:`_observed_to_day100`); short of it, what was not seen is "unknown", not "no"."""
+    observed_to_end = _observed_to_day100(last_followup_day, died_by_day100)
     grade = pd.to_numeric(assessments[f"{syndrome}_grade"], errors="coerce")
     a_day = _days(assessments["observed_at"], infusion)
     in_window = a_day.between(FIRST_DAY, LAST_DAY)
@@ -149,7 +160,7 @@ def _syndrome_fields(
     window = mine[onset_day.between(FIRST_DAY, LAST_DAY)].sort_values("onset_at")
     blank: dict[str, object] = dict.fromkeys(_SYNDROME_COLUMNS, "")
     if window.empty:
-        state = NO if assessed else UNKNOWN
+        state = NO if assessed and observed_to_end else UNKNOWN
         filler = NOT_APPLICABLE if state == NO else UNKNOWN
         blank.update({"occurrence": state, "episodes": 0 if state == NO else ""})
         blank.update(dict.fromkeys((*TREATMENTS, "icu_admission", "icu_indicated_policy"), filler))
@@ -193,6 +204,9 @@ def _syndrome_fields(
         ongoing, resolution_day, resolution_date = YES, "", ""
     else:
         ongoing, resolution_day, resolution_date = UNKNOWN, "", ""
+    # Follow-up that stopped short of day 100 (death aside) leaves days unseen: a drug or an ICU
+    # flag in them (the episode going on, or a later one) would be missed, so "no" is "unknown".
+    no = NO if observed_to_end else UNKNOWN
     first = window.iloc[0]
     fields: dict[str, object] = {
         "occurrence": YES,
@@ -204,11 +218,17 @@ def _syndrome_fields(
         "resolution_date": resolution_date,
         "ongoing_at_day100": ongoing,
         "icu_admission": UNKNOWN,
-        "icu_indicated_policy": icu_state,
+        "icu_indicated_policy": no if icu_state == NO else icu_state,
     }
     for column, names in TREATMENTS.items():
-        fields[column] = YES if drugs_given & names else NO
+        fields[column] = YES if drugs_given & names else no
     return fields
+
+
+def _observed_to_day100(last_followup_day: float, died_by_day100: bool) -> bool:
+    """Whether the patient was followed through the window: a record on day 100 or later, or a
+    death recorded by day 100 (nothing can happen after it). NaN (no record at all) is False."""
+    return died_by_day100 or bool(last_followup_day >= LAST_DAY)
 
 
 def day100_fields(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -234,6 +254,9 @@ def day100_fields(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         last_day = float(days.max()) if len(days) else float("nan")
         events = mine["events"]
         deaths = _days(events.loc[events["event"].astype(str) == "death", "occurred_at"], infusion)
+        died = bool((deaths <= LAST_DAY).any())
+        # No death recorded is "no" only when the records reach day 100 (missing is not normal).
+        death = YES if died else NO if last_day >= LAST_DAY else UNKNOWN
         row: dict[str, object] = {
             "pseudonym": pid,
             "site_id": patient["site_id"],
@@ -241,12 +264,13 @@ def day100_fields(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
             "infusion_date": _date(patient["infusion_at"]),
             "last_followup_day": "" if pd.isna(last_day) else int(last_day),
             "day100_window_complete": YES if last_day >= LAST_DAY else NO,
-            "death_by_day100": YES if bool((deaths <= LAST_DAY).any()) else NO,
+            "death_by_day100": death,
         }
         for syndrome in SYNDROMES:
             fields = _syndrome_fields(
-                syndrome, infusion, mine["assessments"], mine["episodes"], mine["drugs"], last_day
-            )
+                syndrome, infusion, mine["assessments"], mine["episodes"], mine["drugs"],
+                last_day, died,
+            )  # fmt: skip
             row.update({f"{syndrome}_{k}": v for k, v in fields.items()})
         rows.append(row)
     return pd.DataFrame(rows, columns=list(ebmt_columns(DateMode.SHIFTED)))
@@ -269,12 +293,16 @@ def cibmtr_frame(fields: pd.DataFrame) -> pd.DataFrame:
 
 
 def _therapy(row: pd.Series, syndrome: str) -> str:
-    """CIBMTR-style therapy list: "tocilizumab; corticosteroids", "none recorded", or the state."""
+    """CIBMTR-style therapy list: "tocilizumab; corticosteroids", "none recorded", the state, or
+    "tocilizumab (others unknown)" when follow-up ended short of day 100."""
     occurrence = row[f"{syndrome}_occurrence"]
     if occurrence != YES:
         return NOT_APPLICABLE if occurrence == NO else UNKNOWN
     given = [name.replace("_", " ").replace("anticytokine", "anti-cytokine")
              for name in TREATMENTS if row[f"{syndrome}_{name}"] == YES]  # fmt: skip
+    unknown = any(row[f"{syndrome}_{name}"] == UNKNOWN for name in TREATMENTS)
+    if unknown:  # follow-up ended short of day 100
+        return f"{'; '.join(given)} (others unknown)" if given else UNKNOWN
     return "; ".join(given) or "none recorded"
 
 

@@ -210,6 +210,64 @@ def test_death_before_day_100_is_flagged() -> None:
     assert row["day100_window_complete"] == NO
 
 
+@pytest.mark.parametrize(("last_day", "expected"), [(99, UNKNOWN), (100, NO)])
+def test_no_death_is_no_only_when_follow_up_reaches_day_100(last_day: int, expected: str) -> None:
+    row = _row(_tables(assessments=[(3, 0, 0)], last_lab_day=last_day))
+    assert row["death_by_day100"] == expected
+
+
+@pytest.mark.parametrize(
+    ("last_day", "occurrence", "episodes", "filler"),
+    [(99, UNKNOWN, "", UNKNOWN), (100, NO, 0, NOT_APPLICABLE)],
+)
+def test_no_occurrence_is_no_only_when_follow_up_reaches_day_100(
+    last_day: int, occurrence: str, episodes: object, filler: str
+) -> None:
+    # Graded 0 on day 3; the records end on day 99 (an onset on day 99-100 could be unseen) or 100.
+    row = _row(_tables(assessments=[(3, 0, 0)], last_lab_day=last_day))
+    for syndrome in ("crs", "icans"):
+        assert row[f"{syndrome}_occurrence"] == occurrence
+        assert row[f"{syndrome}_episodes"] == episodes
+        assert row[f"{syndrome}_tocilizumab"] == filler
+    cibmtr = cibmtr_frame(day100_fields(_tables(assessments=[(3, 0, 0)], last_lab_day=last_day)))
+    assert cibmtr.iloc[0]["cibmtr_crs"] == occurrence
+
+
+def test_a_death_before_day_100_closes_the_window_so_no_stays_no() -> None:
+    # Died on day 60, graded 0 on day 3: nothing can happen after the death.
+    row = _row(_tables(assessments=[(3, 0, 0)], last_lab_day=None, death_day=60))
+    assert row["death_by_day100"] == YES
+    assert row["crs_occurrence"] == NO
+    assert row["day100_window_complete"] == NO
+
+
+@pytest.mark.parametrize(
+    ("last_day", "absent", "therapy"),
+    [(99, UNKNOWN, "corticosteroids (others unknown)"), (100, NO, "corticosteroids")],
+)
+def test_treatment_not_given_is_no_only_when_follow_up_reaches_day_100(
+    last_day: int, absent: str, therapy: str
+) -> None:
+    # CRS from day 90, unresolved; dexamethasone on day 91; no tocilizumab recorded.
+    tables = _tables(assessments=[(90, 2, 0), (95, 2, 0)], episodes=[("CRS", 90, None, 2)],
+                     drugs=[(91, "dexamethasone")], last_lab_day=last_day)  # fmt: skip
+    row = _row(tables)
+    assert row["crs_corticosteroids"] == YES
+    assert row["crs_tocilizumab"] == absent
+    assert row["crs_other_anticytokine"] == absent
+    assert row["crs_icu_indicated_policy"] == absent
+    assert cibmtr_frame(day100_fields(tables)).iloc[0]["cibmtr_crs_therapy"] == therapy
+
+
+def test_no_treatment_at_all_before_day_100_end_of_follow_up_is_unknown() -> None:
+    # A resolved episode on days 10-12 and records ending on day 50: a later episode could have
+    # been treated before day 100, so the CIBMTR list is "unknown", not "none recorded".
+    tables = _tables(assessments=[(10, 1, 0), (13, 0, 0)], episodes=[("CRS", 10, 12, 1)],
+                     last_lab_day=50)  # fmt: skip
+    assert _row(tables)["crs_tocilizumab"] == UNKNOWN
+    assert cibmtr_frame(day100_fields(tables)).iloc[0]["cibmtr_crs_therapy"] == UNKNOWN
+
+
 # --- the written files, one sample patient by hand ------------------------------------------------
 
 
