@@ -14,7 +14,8 @@ always present and in SDTM order):
 - **AE** (section 6.2): one row per CRS or ICANS **episode** (:mod:`grading.course`): AETERM,
   AEDECOD (MedDRA preferred term names), AETOXGR = the episode's highest ASTCT 2019 grade
   (**the grading scale is ASTCT 2019, not CTCAE**: SUPPAE says so on every record), AESER by a
-  configurable :class:`SeriousnessRule`, AEOUT per the CDISC OUT codelist.
+  configurable :class:`SeriousnessRule`, AEOUT per the CDISC OUT codelist (:data:`OUTCOME_RULE`:
+  UNKNOWN, never NOT RECOVERED/NOT RESOLVED, when follow-up ended without the event documented).
 - **SUPPAE** (section 8.4): per AE, QNAM ``ASTCTGR`` (the ASTCT grade) and ``AETOXSCL``
   ("ASTCT 2019"), linked by IDVAR = AESEQ.
 - **LB** (section 6.3): one row per lab result; LBTOXGR only where cartwatch grades the analyte
@@ -233,7 +234,16 @@ AE_TERMS = {
 #: CDISC OUT codelist (C66768) terms used.
 RECOVERED = "RECOVERED/RESOLVED"
 NOT_RECOVERED = "NOT RECOVERED/NOT RESOLVED"
+UNKNOWN_OUTCOME = "UNKNOWN"
 FATAL = "FATAL"
+#: How an episode without a documented resolution leaves (docs/exports.md, SDTM "AE").
+OUTCOME_RULE = (
+    "FATAL when the highest grade is 5; RECOVERED/RESOLVED when the episode resolved; NOT "
+    "RECOVERED/NOT RESOLVED when it did not and the patient's last assessment, on the last day "
+    "with any record of the patient, still graded the syndrome >= 1; UNKNOWN otherwise "
+    "(follow-up ended, or went on, without the event documented at its end: last assessment "
+    "graded 0 before the resolution rule was met, not gradable, or followed by later records)"
+)
 
 #: The grading scale behind AETOXGR, said on every SUPPAE record.
 TOXICITY_SCALE = "ASTCT 2019"
@@ -450,10 +460,70 @@ def dm_frame(
     return _finish("DM", frame)
 
 
+def follow_up_end(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per pseudonym, how its follow-up ends: ``last_record_at`` (the last assessment, lab, drug
+    or outcome event), ``last_assessed_at`` and the ``crs_grade`` / ``icans_grade`` of the last
+    assessment (blank when not gradable). Feeds AEOUT (:data:`OUTCOME_RULE`)."""
+    times = [
+        tables[name][["pseudonym", column]].set_axis(["pseudonym", "at"], axis=1)
+        for name, column in (("assessments", "observed_at"), ("labs", "collected_at"),
+                             ("drugs", "given_at"), ("events", "occurred_at"))
+        if len(tables[name])
+    ]  # fmt: skip
+    records = pd.concat(times, ignore_index=True) if times else pd.DataFrame(
+        {"pseudonym": pd.Series(dtype=object), "at": pd.Series(dtype="datetime64[ns]")}
+    )  # fmt: skip
+    records = records.assign(pseudonym=records["pseudonym"].astype(str),
+                             at=pd.to_datetime(records["at"]))  # fmt: skip
+    last_record = records.groupby("pseudonym")["at"].max().rename("last_record_at")
+    assessments = tables["assessments"]
+    last = (
+        assessments.assign(pseudonym=assessments["pseudonym"].astype(str),
+                           observed_at=pd.to_datetime(assessments["observed_at"]))
+        .sort_values(["pseudonym", "observed_at"], kind="stable")
+        .groupby("pseudonym")
+        .tail(1)
+        .set_index("pseudonym")
+    )  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "last_assessed_at": last["observed_at"],
+            "crs_grade": pd.to_numeric(last["crs_grade"], errors="coerce"),
+            "icans_grade": pd.to_numeric(last["icans_grade"], errors="coerce"),
+        }
+    )
+    return frame.join(last_record, how="outer")
+
+
+def _outcome(episodes: pd.DataFrame, grade: pd.Series, follow_up: pd.DataFrame | None) -> pd.Series:
+    """AEOUT per :data:`OUTCOME_RULE` (CDISC OUT codelist C66768). Without ``follow_up`` no
+    unresolved episode is known to be unresolved at the end of follow-up: UNKNOWN."""
+    outcome = pd.Series(UNKNOWN_OUTCOME, index=episodes.index, dtype=object)
+    if follow_up is not None and len(episodes):
+        end = follow_up.reindex(episodes["pseudonym"].astype(str).to_numpy())
+        crs = episodes["syndrome"].astype(str).str.upper().to_numpy() == "CRS"
+        last_grade = pd.Series(
+            end["crs_grade"].where(crs, end["icans_grade"]).to_numpy(), index=episodes.index
+        )
+        assessed = pd.to_datetime(end["last_assessed_at"]).dt.normalize().to_numpy()
+        recorded = pd.to_datetime(end["last_record_at"]).dt.normalize().to_numpy()
+        at_the_end = pd.Series(assessed >= recorded, index=episodes.index)  # NaT: False
+        present = (pd.to_numeric(last_grade, errors="coerce") >= 1).fillna(False)
+        outcome[(present & at_the_end).to_numpy(dtype=bool)] = NOT_RECOVERED
+    outcome[(episodes["status"].astype(str) == "resolved").to_numpy()] = RECOVERED
+    outcome[(grade == 5).fillna(False).to_numpy(dtype=bool)] = FATAL
+    return outcome
+
+
 def ae_frames(
-    episodes: pd.DataFrame, patients: pd.DataFrame, dates: DateMode, options: SdtmOptions
+    episodes: pd.DataFrame,
+    patients: pd.DataFrame,
+    dates: DateMode,
+    options: SdtmOptions,
+    follow_up: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """AE (one row per CRS or ICANS episode) and its SUPPAE records."""
+    """AE (one row per CRS or ICANS episode) and its SUPPAE records. ``follow_up``
+    (:func:`follow_up_end`) tells an unresolved episode's AEOUT (:data:`OUTCOME_RULE`)."""
     reference = _reference(patients)
     pseudonym = episodes["pseudonym"].astype(str)
     syndrome = episodes["syndrome"].astype(str)
@@ -461,9 +531,7 @@ def ae_frames(
     resolved = pd.to_datetime(episodes["resolved_at"])
     grade = pd.to_numeric(episodes["peak_grade"], errors="coerce").astype("Int64")
     rfst = pd.to_datetime(pseudonym.map(reference))
-    outcome = pd.Series(NOT_RECOVERED, index=episodes.index, dtype=object)
-    outcome[(episodes["status"].astype(str) == "resolved").to_numpy()] = RECOVERED
-    outcome[(grade == 5).fillna(False).to_numpy(dtype=bool)] = FATAL
+    outcome = _outcome(episodes, grade, follow_up)
     terms = syndrome.map(AE_TERMS)
     frame = pd.DataFrame(
         {
@@ -614,7 +682,7 @@ def domain_frames(
 ) -> dict[str, pd.DataFrame]:
     """Every dataset of one chunk's tables (read with shifted dates: :func:`calendar_chunks`)."""
     patients = tables["patients"]
-    ae, suppae = ae_frames(tables["episodes"], patients, dates, options)
+    ae, suppae = ae_frames(tables["episodes"], patients, dates, options, follow_up_end(tables))
     return {
         "DM": dm_frame(patients, tables["events"], dates, options),
         "AE": ae,
@@ -762,8 +830,7 @@ ORIGINS: dict[str, str] = {
     "AEDECOD": "Assigned: MedDRA preferred term name [U]: coder to confirm, no codes given",
     "AEBODSYS": "Assigned: MedDRA primary SOC name [U]",
     "AESER": "Derived: SeriousnessRule (see 'Seriousness')",
-    "AEOUT": "Derived: FATAL when the highest grade is 5, RECOVERED/RESOLVED when the episode "
-    "resolved, else NOT RECOVERED/NOT RESOLVED (CDISC OUT codelist)",
+    "AEOUT": f"Derived (CDISC OUT codelist): {OUTCOME_RULE}",
     "AESDTH": "Derived: Y when AEOUT is FATAL, else N",
     "AETOXGR": "Derived: the episode's highest ASTCT 2019 grade (NOT CTCAE; see SUPPAE AETOXSCL)",
     "AESTDTC": "Derived: first assessment graded >= 1 (shifted); blank in study-day mode",

@@ -25,11 +25,13 @@ from dashboard.exports.sdtm import (
     RECOVERED,
     REQUIRED,
     UNFILLED_REQUIRED,
+    UNKNOWN_OUTCOME,
     VARIABLES,
     SdtmOptions,
     SeriousnessRule,
     ae_frames,
     dm_frame,
+    follow_up_end,
     lb_frame,
     read_sdtm_csv,
     sdtm_study_day,
@@ -229,14 +231,90 @@ def test_aeser_cut_is_configurable() -> None:
     assert ae["AESER"].tolist() == ["N", "Y"]
 
 
-def test_fatal_episode_is_serious_and_ongoing_is_not_recovered() -> None:
+def test_fatal_episode_is_serious_and_ongoing_without_follow_up_is_unknown() -> None:
     episodes, patients = _episodes([5, 1], ["ongoing", "ongoing"])
     ae, _ = ae_frames(episodes, patients, DateMode.SHIFTED, SdtmOptions())
-    assert ae["AEOUT"].tolist() == [FATAL, NOT_RECOVERED]
+    assert ae["AEOUT"].tolist() == [FATAL, UNKNOWN_OUTCOME]
     assert ae["AESDTH"].tolist() == ["Y", "N"]
     assert ae["AESER"].tolist() == ["Y", "N"]
     assert ae["AEENDTC"].tolist() == ["", ""]
     assert ae["AEENDY"].isna().all()
+
+
+def _follow_up(
+    last_grade: float | None, lab_at: str | None = None, syndrome: str = "CRS"
+) -> pd.DataFrame:
+    """P-x's tables: assessments on 2024-01-02 (grade 2) and 2024-01-03T08:00 (``last_grade`` for
+    ``syndrome``, the other syndrome 0), and a lab at ``lab_at``."""
+    other = 0.0
+    grades = [2.0, last_grade]
+    tables = {
+        "assessments": pd.DataFrame(
+            {"pseudonym": "P-x",
+             "observed_at": pd.to_datetime(["2024-01-02T08:00", "2024-01-03T08:00"]),
+             "crs_grade": grades if syndrome == "CRS" else [other, other],
+             "icans_grade": grades if syndrome == "ICANS" else [other, other]}
+        ),
+        "labs": pd.DataFrame(
+            {"pseudonym": ["P-x"] if lab_at else [],
+             "collected_at": pd.to_datetime([lab_at] if lab_at else [])}
+        ),
+        "drugs": pd.DataFrame({"pseudonym": [], "given_at": pd.to_datetime([])}),
+        "events": pd.DataFrame({"pseudonym": [], "occurred_at": pd.to_datetime([])}),
+    }  # fmt: skip
+    return follow_up_end(tables)
+
+
+def _aeout(follow_up: pd.DataFrame, status: str = "ongoing", syndrome: str = "CRS") -> str:
+    episodes, patients = _episodes([2], [status])
+    episodes["syndrome"] = syndrome
+    ae, _ = ae_frames(episodes, patients, DateMode.SHIFTED, SdtmOptions(), follow_up)
+    return str(ae["AEOUT"].iloc[0])
+
+
+@pytest.mark.parametrize("syndrome", ["CRS", "ICANS"])
+def test_unresolved_episode_still_graded_at_the_end_of_follow_up_is_not_recovered(
+    syndrome: str,
+) -> None:
+    # Last assessment graded 1 and the last record of the patient: documented not resolved.
+    assert _aeout(_follow_up(1.0, syndrome=syndrome), syndrome=syndrome) == NOT_RECOVERED
+    # A lab later the same day is still the last day of follow-up.
+    late_lab = _follow_up(1.0, "2024-01-03T23:59", syndrome)
+    assert _aeout(late_lab, syndrome=syndrome) == NOT_RECOVERED
+
+
+@pytest.mark.parametrize("syndrome", ["CRS", "ICANS"])
+def test_unresolved_episode_without_the_event_documented_at_the_end_is_unknown(
+    syndrome: str,
+) -> None:
+    # Graded 0 last (resolution rule not yet met), not gradable last, or records going on the
+    # next day with no assessment: follow-up ended without a documented outcome -> UNKNOWN.
+    assert _aeout(_follow_up(0.0, syndrome=syndrome), syndrome=syndrome) == UNKNOWN_OUTCOME
+    assert _aeout(_follow_up(None, syndrome=syndrome), syndrome=syndrome) == UNKNOWN_OUTCOME
+    next_day = _follow_up(1.0, "2024-01-04T00:00", syndrome)
+    assert _aeout(next_day, syndrome=syndrome) == UNKNOWN_OUTCOME
+
+
+def test_the_other_syndromes_grade_does_not_document_this_one() -> None:
+    # CRS graded 2 at the last assessment says nothing about an ICANS episode (ICANS 0 there).
+    assert _aeout(_follow_up(2.0, syndrome="CRS"), syndrome="ICANS") == UNKNOWN_OUTCOME
+
+
+def test_resolved_and_fatal_outcomes_do_not_depend_on_follow_up() -> None:
+    assert _aeout(_follow_up(None, "2024-03-01T00:00"), status="resolved") == RECOVERED
+    episodes, patients = _episodes([5], ["ongoing"])
+    ae, _ = ae_frames(episodes, patients, DateMode.SHIFTED, SdtmOptions(), _follow_up(None))
+    assert ae["AEOUT"].tolist() == [FATAL]
+
+
+def test_every_sample_outcome_is_a_cdisc_out_term_and_ongoing_is_never_recovered(
+    shifted: dict[str, pd.DataFrame],
+) -> None:
+    ae = shifted["AE"]
+    assert set(ae["AEOUT"]) <= {RECOVERED, NOT_RECOVERED, UNKNOWN_OUTCOME, FATAL}
+    ongoing = ae[ae["AEENDTC"] == ""]
+    assert not (ongoing["AEOUT"] == RECOVERED).any()
+    assert (ae.loc[ae["AEENDTC"] != "", "AEOUT"].isin([RECOVERED, FATAL])).all()
 
 
 def test_study_day_mode_leaves_ae_dates_empty_but_keeps_study_days() -> None:
