@@ -22,15 +22,18 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from dashboard.store.schema import Patient
 
-_HELD = "cartwatch.locks.patients"  # session.info: patient ids locked in this transaction
+#: session.info: the patients locked in this transaction, by id. Holding the objects (not only the
+#: ids) keeps them in the session's weak-referencing identity map, so a second look-up of a locked
+#: patient in the same transaction (the alert engine's, after the record's) needs no SELECT.
+_HELD = "cartwatch.locks.patients"
 
 
 def lock_patients(session: Session, patient_ids: Iterable[str]) -> dict[str, Patient]:
     """Lock the patients' rows (sorted, those not yet locked by this transaction) and return the
     patients that exist, freshly read."""
-    held: set[str] | None = session.info.get(_HELD)
+    held: dict[str, Patient] | None = session.info.get(_HELD)
     if held is None:
-        held = session.info[_HELD] = set()
+        held = session.info[_HELD] = {}
         event.listen(session, "after_transaction_end", _release)
     wanted = sorted(set(patient_ids))
     missing = [p for p in wanted if p not in held]

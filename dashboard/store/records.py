@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dashboard.store import audit
-from dashboard.store.access import Actor
+from dashboard.store.access import SYSTEM, Actor
 from dashboard.store.errors import ConflictError, NotFoundError, ReasonRequiredError
 from dashboard.store.locks import lock_patients
 from dashboard.store.schema import (
@@ -68,7 +69,7 @@ class RecordKind(Generic[M]):
             for name, value in dumped.items()
         }  # fmt: skip
 
-    def from_row(self, row: _Versioned) -> M:
+    def from_row(self, row: _Versioned | SimpleNamespace) -> M:
         values = {name: getattr(row, name) for name in self.fields}
         return self.model.model_validate({k: v for k, v in values.items() if v is not None})
 
@@ -98,14 +99,21 @@ class RecordRepository(Generic[M]):
             raise NotFoundError(f"no patient {patient_id}")
         return patient.site_id
 
-    def _stored(self, row: _Versioned) -> StoredRecord[M]:
-        user = self.session.get(User, row.entered_by)
+    def _stored(self, row: _Versioned | SimpleNamespace) -> StoredRecord[M]:
         return StoredRecord[self.kind.model](  # type: ignore[name-defined]
             record_id=row.record_id, version=row.version, status=row.status,
-            entered_by=user.username if user else "system", entered_at=row.entered_at,
+            entered_by=self._username(row.entered_by), entered_at=row.entered_at,
             reason=row.reason, late_entry=row.late_entry, source=row.source,
             values=self.kind.from_row(row),
         )  # fmt: skip
+
+    def _username(self, user_id: int) -> str:
+        """Who entered a version. The acting user's own versions (every one a save returns) name
+        the actor, whose username is the account's (usernames never change): no SELECT."""
+        if user_id == self.actor.user_id and user_id != SYSTEM.user_id:
+            return self.actor.username
+        user = self.session.get(User, user_id)
+        return user.username if user else "system"
 
     def current(self, patient_id: str) -> list[StoredRecord[M]]:
         """The current, not withdrawn, version of every record of the patient, in clinical time."""
@@ -138,15 +146,18 @@ class RecordRepository(Generic[M]):
         patient_id = _patient_of(record)
         self.actor.require_write(self._patient_site(patient_id, lock=True))
         now = entered_at or datetime.now(UTC)
-        row = self.kind.row(
+        columns = self.kind.to_columns(record)
+        row = SimpleNamespace(
             record_id=str(uuid.uuid4()), version=1, status="current",
             entered_by=self.actor.user_id, entered_at=now, reason=None,
-            late_entry=self.is_late(record, now), source=source, **self.kind.to_columns(record),
+            late_entry=self.is_late(record, now), source=source, **columns,
         )  # fmt: skip
-        self.session.add(row)
-        self.session.flush()
+        # A Core INSERT of the values rather than an ORM object and a flush of the unit of work
+        # (the same row; the ORM would only have kept the object in the session).
+        self.session.flush()  # rows this one refers to (a patient added in this unit of work)
+        self.session.connection().execute(insert(self.kind.row.__table__), vars(row))
         audit.append(self.session, self.actor.username, "create", self.kind.name, row.record_id,
-                     {"patient_id": patient_id, "new": self.kind.to_columns(record),
+                     {"patient_id": patient_id, "new": columns,
                       "late_entry": row.late_entry, "source": source})  # fmt: skip
         self.touched.add(patient_id)
         return self._stored(row)
