@@ -50,7 +50,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from dashboard.store import audit
@@ -158,8 +170,8 @@ def queue_behind_writers(session: Session, patient_ids: Iterable[str]) -> dict[s
 def _refresh_patient(
     session: Session, patient: Patient, at: datetime, now: datetime, labs_too: bool
 ) -> None:
-    grades, findings = compute(session, patient, at, labs_too)
-    _write_grades(session, patient.patient_id, grades, now)
+    grades, findings, stored = _compute(session, patient, at, labs_too, FAST_PATH)
+    _write_grades(session, patient.patient_id, grades, now, stored)
     kept = frozenset() if labs_too else LAB_KINDS  # not recomputed: neither raised nor resolved
     _upsert_alerts(session, patient.patient_id, findings, now, kept)
 
@@ -173,14 +185,27 @@ def compute(
     ``fast`` (default :data:`FAST_PATH`): the one-patient path (:mod:`grading.patient_course`);
     otherwise, or when a stored assessment does not validate, the cohort path
     (:func:`grading.course.grade_course`), which is the reference the fast path is tested against.
-    Reads only; writes nothing.
+    Reads only; writes nothing (pending ORM changes are flushed first, as a query would).
     """
-    if FAST_PATH if fast is None else fast:
+    grades, findings, _ = _compute(
+        session, patient, at, labs_too, FAST_PATH if fast is None else fast
+    )
+    return grades, findings
+
+
+def _compute(
+    session: Session, patient: Patient, at: datetime, labs_too: bool, fast: bool
+) -> tuple[dict[int, dict[str, Any]], dict[str, Finding], dict[int, dict[str, Any]] | None]:
+    """:func:`compute`, and the patient's grade rows as they are stored (values by assessment row
+    id) when the fast path read them with the assessments (None: not read)."""
+    if fast:
+        stored: dict[int, dict[str, Any]] = {}
         try:
-            return _compute_fast(session, patient, at, labs_too)
+            grades, findings = _compute_fast(session, patient, at, labs_too, stored)
+            return grades, findings, stored
         except UnsupportedRecordError:
             pass  # the reference path grades it, or reports what is wrong with it
-    return _compute_full(session, patient, at, labs_too)
+    return (*_compute_full(session, patient, at, labs_too), None)
 
 
 def _compute_full(
@@ -204,27 +229,70 @@ def _compute_full(
     return grades, _findings(patient.patient_id, found.to_dict("records"), patient.infusion_at)
 
 
+_ASSESSMENT = ASSESSMENTS.row.__table__
+_GRADE: Table = GradeRow.__table__  # type: ignore[assignment]
+_DRUG = DRUGS.row.__table__
+_LAB = LABS.row.__table__
+_ALERT: Table = AlertRow.__table__  # type: ignore[assignment]
+#: The patient's current assessment versions with their stored grade rows (LEFT JOIN), plus the
+#: grade rows of versions no longer current (stale, to be deleted), in course order: one statement
+#: instead of two. Columns: row id, status, observed_at, masking, GRADE_INPUTS, grade row id,
+#: VALUE_NAMES. (Every grade row's patient is its assessment's: the engine writes them so.)
+_COURSE = (
+    select(_ASSESSMENT.c.row_id, _ASSESSMENT.c.status, _ASSESSMENT.c.observed_at,
+           _ASSESSMENT.c[MASKING], *(_ASSESSMENT.c[f] for f in GRADE_INPUTS),
+           _GRADE.c.assessment_row_id, *(_GRADE.c[n] for n in VALUE_NAMES))
+    .select_from(_ASSESSMENT.outerjoin(_GRADE, _GRADE.c.assessment_row_id == _ASSESSMENT.c.row_id))
+    .where(_ASSESSMENT.c.patient_id == bindparam("patient_id"),
+           or_(_ASSESSMENT.c.status == "current", _GRADE.c.assessment_row_id.is_not(None)))
+    .order_by(_ASSESSMENT.c.observed_at, _ASSESSMENT.c.row_id)
+)  # fmt: skip
+_INPUTS = slice(4, 4 + len(GRADE_INPUTS))
+_GRADE_ID = 4 + len(GRADE_INPUTS)
+#: The patient's current doses (0, given_at, drug) and the latest current lab collection
+#: (1, collected_at or NULL, NULL) in one statement.
+_DOSES_AND_LAST_LAB = union_all(
+    select(literal(0), _DRUG.c.given_at, _DRUG.c.drug).where(
+        _DRUG.c.patient_id == bindparam("patient_id"), _DRUG.c.status == "current"
+    ),
+    select(literal(1), func.max(_LAB.c.collected_at), null()).where(
+        _LAB.c.patient_id == bindparam("patient_id"), _LAB.c.status == "current"
+    ),
+)
+_ALERTS = select(
+    _ALERT.c.dedup_key, _ALERT.c.alert_id, _ALERT.c.state, _ALERT.c.resolved_by, _ALERT.c.kind
+).where(_ALERT.c.patient_id == bindparam("patient_id"))
+
+
 def _compute_fast(
-    session: Session, patient: Patient, at: datetime, labs_too: bool
+    session: Session,
+    patient: Patient,
+    at: datetime,
+    labs_too: bool,
+    stored_grades: dict[int, dict[str, Any]] | None = None,
 ) -> tuple[dict[int, dict[str, Any]], dict[str, Finding]]:
-    """The one-patient path: plain column reads (no ORM objects, no DataFrames) and
-    grading.patient_course; lab findings (only when labs or drugs changed) as in the reference."""
-    row = ASSESSMENTS.row
-    stored = session.execute(
-        select(row.row_id, row.observed_at, getattr(row, MASKING),
-               *(getattr(row, f) for f in GRADE_INPUTS))
-        .where(row.patient_id == patient.patient_id, row.status == "current")
-        .order_by(row.observed_at, row.row_id)
-    ).all()  # fmt: skip
-    drug = DRUGS.row
-    doses = session.execute(
-        select(drug.given_at, drug.drug).where(
-            drug.patient_id == patient.patient_id, drug.status == "current"
+    """The one-patient path: two Core statements of plain columns (no ORM objects, no
+    DataFrames) and grading.patient_course; lab findings (only when labs or drugs changed) as in
+    the reference."""
+    session.flush()  # the reads below bypass the ORM's autoflush
+    connection = session.connection()
+    key = {"patient_id": patient.patient_id}
+    rows = connection.execute(_COURSE, key).all()
+    stored = [r for r in rows if r[1] == "current"]
+    if stored_grades is not None:
+        names = VALUE_NAMES
+        stored_grades.update(
+            (int(r[0]), dict(zip(names, r[_GRADE_ID + 1 :], strict=True)))
+            for r in rows
+            if r[_GRADE_ID] is not None
         )
-    ).all()
-    course = grade_patient_course(
-        [(r[1], tuple(r[3:]), r[2]) for r in stored], [(d[0], d[1]) for d in doses], POLICY
-    )
+    doses, last_lab = [], None
+    for kind, moment, drug in connection.execute(_DOSES_AND_LAST_LAB, key):
+        if kind == 0:
+            doses.append((moment, drug))
+        else:
+            last_lab = moment
+    course = grade_patient_course([(r[2], tuple(r[_INPUTS]), r[3]) for r in stored], doses, POLICY)
     grades = {
         int(stored[c.position][0]): _values(
             c.grade.crs_grade, c.grade.crs_status, c.grade.crs_reason, c.grade.icans_grade,
@@ -234,17 +302,11 @@ def _compute_fast(
         for c in course
     }  # fmt: skip
     records = course_findings_of(patient.patient_id, course, POLICY)
-    temperature, ice, capd = (3 + GRADE_INPUTS.index(f)
+    temperature, ice, capd = (_INPUTS.start + GRADE_INPUTS.index(f)
                               for f in ("temperature_c", "ice_score", "capd_score"))  # fmt: skip
-    lab = LABS.row
-    last_lab = session.execute(
-        select(func.max(lab.collected_at)).where(
-            lab.patient_id == patient.patient_id, lab.status == "current"
-        )
-    ).scalar()
     overdue = overdue_items(
         patient.infusion_at,
-        [(r[1], r[temperature] is not None, r[ice] is not None or r[capd] is not None)
+        [(r[2], r[temperature] is not None, r[ice] is not None or r[capd] is not None)
          for r in stored],
         last_lab,
         at,
@@ -325,21 +387,37 @@ def _values(
     }  # fmt: skip
 
 
+_UPDATE_GRADE = (
+    update(_GRADE)
+    .where(_GRADE.c.assessment_row_id == bindparam("row_id"))
+    .values({n: bindparam(n) for n in ("graded_at", *VALUE_NAMES)})
+)
+
+
 def _write_grades(
-    session: Session, patient_id: str, grades: dict[int, dict[str, Any]], now: datetime
+    session: Session,
+    patient_id: str,
+    grades: dict[int, dict[str, Any]],
+    now: datetime,
+    stored: dict[int, dict[str, Any]] | None = None,
 ) -> None:
     """One grade row per current assessment version; rows of older versions are removed. A row
     whose values did not change is left alone (no UPDATE): ``graded_at`` is when its values were
-    last set, not when the course was last re-graded. Reads and writes plain columns (bulk
-    INSERT, UPDATE by primary key, DELETE) instead of loading every row as an ORM object."""
+    last set, not when the course was last re-graded. ``stored``: the patient's grade rows as they
+    are (the fast path read them with the assessments); None reads them here. Reads and writes
+    plain columns (bulk INSERT, UPDATE by primary key, DELETE) instead of loading every row as an
+    ORM object."""
     names = tuple(VALUE_NAMES)
-    stale = {
-        int(r[0]): dict(zip(names, r[1:], strict=True))
-        for r in session.execute(
-            select(GradeRow.assessment_row_id, *(getattr(GradeRow, n) for n in names))
-            .where(GradeRow.patient_id == patient_id)
-        )
-    }  # fmt: skip
+    if stored is None:
+        stale = {
+            int(r[0]): dict(zip(names, r[1:], strict=True))
+            for r in session.execute(
+                select(_GRADE.c.assessment_row_id, *(_GRADE.c[n] for n in names))
+                .where(_GRADE.c.patient_id == patient_id)
+            )
+        }  # fmt: skip
+    else:
+        stale = dict(stored)
     added, changed = [], []
     for row_id, values in grades.items():
         old = stale.pop(row_id, None)
@@ -347,19 +425,21 @@ def _write_grades(
             added.append({"assessment_row_id": row_id, "patient_id": patient_id,
                           "graded_at": now, **values})  # fmt: skip
         elif old != values:
-            changed.append({"assessment_row_id": row_id, "graded_at": now, **values})
+            changed.append({"row_id": row_id, "graded_at": now, **values})
     if added:
-        session.execute(insert(GradeRow), added)
+        session.execute(insert(_GRADE), added)
     if changed:
-        session.execute(update(GradeRow), changed)  # by primary key
+        session.execute(_UPDATE_GRADE, changed)
         for values in changed:  # an instance loaded earlier in this session would be stale
-            known = session.identity_map.get(
-                session.identity_key(GradeRow, values["assessment_row_id"])
-            )
+            known = session.identity_map.get(session.identity_key(GradeRow, values["row_id"]))
             if known is not None:
                 session.expire(known)
     if stale:
-        session.execute(delete(GradeRow).where(GradeRow.assessment_row_id.in_(list(stale))))
+        session.execute(delete(_GRADE).where(_GRADE.c.assessment_row_id.in_(list(stale))))
+        for row_id in stale:
+            known = session.identity_map.get(session.identity_key(GradeRow, row_id))
+            if known is not None:
+                session.expunge(known)
 
 
 def _grade(value: Any) -> int | None:
@@ -428,13 +508,10 @@ def _upsert_alerts(
     """Raise new findings, reopen those the system resolved, resolve those gone. The patient's
     alerts are read as plain columns (fresh from the database); only an alert that changes is
     loaded as an object."""
+    session.flush()  # the read below bypasses the ORM's autoflush
     known = {
         r.dedup_key: r
-        for r in session.execute(
-            select(AlertRow.dedup_key, AlertRow.alert_id, AlertRow.state, AlertRow.resolved_by,
-                   AlertRow.kind)
-            .where(AlertRow.patient_id == patient_id)
-        )
+        for r in session.connection().execute(_ALERTS, {"patient_id": patient_id})
     }  # fmt: skip
     for key, finding in findings.items():
         alert = known.get(key)
