@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, event, insert, select, text
+from sqlalchemy import Table, event, insert, select, text, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from dashboard.store.schema import AuditEntry, AuditHead
@@ -37,13 +37,21 @@ def _digest(prev_hash: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + text).encode()).hexdigest()
 
 
-def _payload(entry: AuditEntry) -> dict[str, Any]:
-    at = entry.at if entry.at.tzinfo else entry.at.replace(tzinfo=UTC)
+def _payload(entry: AuditEntry | dict[str, Any]) -> dict[str, Any]:
+    """What an entry's hash covers: a stored entry, or the values of one about to be inserted."""
+    values = entry if isinstance(entry, dict) else {n: getattr(entry, n) for n in _HASHED}
+    at = values["at"] if values["at"].tzinfo else values["at"].replace(tzinfo=UTC)
     return {
-        "seq": entry.seq, "at": at.astimezone(UTC).isoformat(), "actor": entry.actor,
-        "action": entry.action, "entity": entry.entity, "entity_id": entry.entity_id,
-        "detail": entry.detail,
+        "seq": values["seq"], "at": at.astimezone(UTC).isoformat(), "actor": values["actor"],
+        "action": values["action"], "entity": values["entity"],
+        "entity_id": values["entity_id"], "detail": values["detail"],
     }  # fmt: skip
+
+
+_HASHED = ("seq", "at", "actor", "action", "entity", "entity_id", "detail")
+_ENTRIES = cast(Table, AuditEntry.__table__)
+_HEAD = cast(Table, AuditHead.__table__)
+_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.head_id == 1).with_for_update()
 
 
 #: One entry to append: actor, action, entity, entity id, detail.
@@ -88,17 +96,15 @@ def flush(session: Session) -> None:
     items: list[Item] = session.info.pop(_PENDING, [])
     if not items:
         return
-    head = session.execute(
-        select(AuditHead)
-        .where(AuditHead.head_id == 1)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    session.flush()  # the statements below bypass the ORM's autoflush
+    connection = session.connection()
+    head = connection.execute(_READ_HEAD).first()
     if head is None:
-        head = AuditHead(head_id=1, seq=0, hash=GENESIS)
-        session.add(head)
-        session.flush()
-    at, seq, prev = datetime.now(UTC), head.seq, head.hash
+        connection.execute(insert(_HEAD).values(head_id=1, seq=0, hash=GENESIS))
+        seq, prev = 0, GENESIS
+    else:
+        seq, prev = head
+    at = datetime.now(UTC)
     rows = []
     for actor, action, entity, entity_id, detail in items:
         seq += 1
@@ -106,13 +112,20 @@ def flush(session: Session) -> None:
             "seq": seq, "at": at, "actor": actor, "action": action, "entity": entity,
             "entity_id": entity_id, "detail": detail, "prev_hash": prev,
         }  # fmt: skip
-        values["hash"] = prev = _digest(prev, _payload(AuditEntry(**values)))
+        values["hash"] = prev = _digest(prev, _payload(values))
         rows.append(values)
-    table = cast(Table, AuditEntry.__table__)
-    for start in range(0, len(rows), INSERT_CHUNK):
-        session.execute(insert(table), rows[start : start + INSERT_CHUNK])
-    head.seq, head.hash = seq, prev
-    session.flush()
+    advance = update(_HEAD).where(_HEAD.c.head_id == 1).values(seq=seq, hash=prev)
+    if connection.dialect.name == "postgresql" and len(rows) <= INSERT_CHUNK:
+        # One round trip: the entries and the head's advance in one statement (a data-modifying
+        # WITH; the head row is already locked by this transaction).
+        connection.execute(insert(_ENTRIES).values(rows).add_cte(advance.cte("advance")))
+    else:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            connection.execute(insert(_ENTRIES), rows[start : start + INSERT_CHUNK])
+        connection.execute(advance)
+    known = session.identity_map.get(session.identity_key(AuditHead, 1))
+    if known is not None:  # an instance loaded earlier in this session would be stale
+        session.expire(known)
 
 
 def _forget(session: Session, transaction: SessionTransaction) -> None:
