@@ -46,6 +46,7 @@ a test: no timing is asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pickle
@@ -96,10 +97,8 @@ def current_mb() -> float:
     """The process's resident set now (``VmRSS``): the baseline before the export. It also resets
     the peak (writing 5 to /proc/self/clear_refs), so that the peak measured afterwards is the
     export's own and not that of the imports and setup before it."""
-    try:
+    with contextlib.suppress(OSError):  # not Linux, or not allowed: the peak includes the setup
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:  # not Linux, or not allowed: the peak then includes the setup
-        pass
     now = _status_mb("VmRSS")
     return now if now is not None else rss_mb()
 
