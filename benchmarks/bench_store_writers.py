@@ -38,7 +38,8 @@ and how many saves started late by more than 10 ms.
 Both modes report the writers' own CPU time per save (process time of the Python clients, robust
 to other load) and, on PostgreSQL when the server runs on this machine, the server's CPU per save
 (on-CPU time of every ``postgres`` process, ``/proc/<pid>/schedstat``), and the load average before
-and after the run. PostgreSQL: 127.0.0.1:5432 database test, in a fresh schema dropped afterwards.
+and after the run; at the end ``cartwatch audit verify``'s check of the audit chain. PostgreSQL:
+127.0.0.1:5432 database test, in a fresh schema dropped afterwards.
 Results go to benchmarks/results/store_writers_<backend>[_rate<R>].json (``--out`` names the file).
 """
 
@@ -58,7 +59,9 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
+from dashboard.store import audit
 from dashboard.store.access import SYSTEM, Actor, Role
 from dashboard.store.database import upgrade
 from dashboard.store.engine import make_engine
@@ -284,12 +287,20 @@ def main() -> None:
         result.update({
             "arrivals": args.arrivals,
             "offered_saves_per_second": args.rate,
+            # the schedule as drawn (Poisson gaps make it differ a little from --rate)
+            "scheduled_saves_per_second": round(
+                latencies.size / max(max(p) for p in plans if p is not None), 1
+            ),
             "achieved_saves_per_second": round(latencies.size / last_commit, 1),
             "latency_from": "scheduled start",
             "service_ms": _percentiles(services),
             "late_starts": sum(r[4] for r in results),
         })  # fmt: skip
         del result["saves_per_second"]  # the wall time includes the schedule's idle gaps
+    engine = make_engine(url, connect_args=options) if options else make_engine(url)
+    with Session(engine) as session:  # every save's entries are in one unbroken chain
+        result["audit_chain"] = audit.verify(session).message
+    engine.dispose()
     if args.backend == "postgresql":
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
