@@ -347,7 +347,7 @@ def write_fhir(
     if not (ndjson or bundle):
         raise ValueError("choose NDJSON, a bundle, or both")
     zone = ZoneInfo(site_timezone)
-    key = export_key(engine, actor)
+    key = export_key(engine, actor, request)  # role and sites, before any file
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     with ExitStack() as stack:

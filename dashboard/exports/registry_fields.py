@@ -323,7 +323,7 @@ def write_registry(
 ) -> list[Path]:
     """Write ``registry_ebmt_day100.csv``, ``registry_cibmtr_day100.csv`` (each headed by the
     de-identification manifest as ``#`` lines) and ``manifest.json`` into ``out_dir``."""
-    entries = export_manifest(export_key(engine, actor), request)  # refuses before writing
+    entries = export_manifest(export_key(engine, actor, request), request)  # refuses before writing
     out_dir.mkdir(parents=True, exist_ok=True)
     entries["registry fields"] = (
         "EBMT and CIBMTR Day-100 CRS/ICANS items under descriptive names, NOT the forms' field "

@@ -770,7 +770,7 @@ def write_sdtm(
     AccessDeniedError (from the source) for an actor who may not export.
     """
     options = options or SdtmOptions()
-    key = export_key(engine, actor)  # refuses before anything is written
+    key = export_key(engine, actor, request)  # role and sites, before any file
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = export_manifest(key, request)
     entries["sdtm"] = (
