@@ -110,6 +110,29 @@ def pick(page: Page, label: str, option: str | re.Pattern[str]) -> None:
         return
 
 
+def pick_typed(page: Page, label: str, typed: str, option: re.Pattern[str]) -> None:
+    """Open the selectbox ``label``, type ``typed`` to narrow a long list, and click the last
+    option matching ``option``. A rerun landing while the list is open (the previous click's,
+    which ``wait_idle`` can miss when it has not started yet) closes the list and drops the
+    typed text: then the list is opened and typed into again, as a user would."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        box = page.get_by_role("combobox", name=label, exact=True)
+        box.click()
+        box.press_sequentially(typed)
+        choice = page.get_by_role("option").filter(has_text=option).last
+        try:
+            choice.click(timeout=5_000 if attempt < 2 else 20_000)
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+            wait_idle(page)
+            continue
+        return
+
+
 def selected(page: Page, label: str) -> str:
     """The option a selectbox shows now (the value of its combobox input)."""
     return page.get_by_role("combobox", name=label, exact=True).input_value()

@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from browser_entry import Entry, main_text, pick, screenshot, selected, sign_in, wait_idle
+from browser_entry import (
+    Entry,
+    main_text,
+    pick,
+    pick_typed,
+    screenshot,
+    selected,
+    sign_in,
+    wait_idle,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -182,10 +191,7 @@ def test_physician_finds_the_alert_sees_the_grade_and_why_and_acknowledges(
     # narrows it to today's points.
     page.get_by_role("radiogroup", name="View").get_by_text("Long term", exact=True).click()
     wait_idle(page)
-    point = page.get_by_role("combobox", name="Time point", exact=True)
-    point.click()
-    point.press_sequentially(f"{date.today():%Y-%m-%d}")
-    page.get_by_role("option").filter(has_text=re.compile(r"CRS grade 3 ")).last.click()
+    pick_typed(page, "Time point", f"{date.today():%Y-%m-%d}", re.compile(r"CRS grade 3 "))
     why = page.get_by_role("heading", name=re.compile(r"^Why: day \d+"))
     expect(why).to_be_visible()
     expect(page.get_by_text(VASOPRESSOR_ROW).first).to_be_visible()
