@@ -92,36 +92,22 @@ def wait_idle(page: Page) -> None:
     )
 
 
-def pick(page: Page, label: str, option: str | re.Pattern[str]) -> None:
-    """Open the selectbox ``label`` and click ``option``. A rerun that lands while the list is
-    open (the previous entry's) may close it: then it is opened again (the user would, too)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    for attempt in range(3):
-        page.get_by_role("combobox", name=label, exact=True).click()
-        choice = page.get_by_role("option", name=option, exact=True)
-        try:
-            choice.click(timeout=5_000 if attempt < 2 else 20_000)
-        except PlaywrightTimeout:
-            if attempt == 2:
-                raise
-            page.keyboard.press("Escape")
-            continue
-        return
-
-
-def pick_typed(page: Page, label: str, typed: str, option: re.Pattern[str]) -> None:
-    """Open the selectbox ``label``, type ``typed`` to narrow a long list, and click the last
-    option matching ``option``. A rerun landing while the list is open (the previous click's,
-    which ``wait_idle`` can miss when it has not started yet) closes the list and drops the
-    typed text: then the list is opened and typed into again, as a user would."""
+def pick(page: Page, label: str, option: str | re.Pattern[str], typed: str = "") -> None:
+    """Open the selectbox ``label``, type ``typed`` (if any) to narrow a long list, and click
+    ``option`` (with ``typed``: the last option containing it). A rerun that lands while the list
+    is open (the previous entry's, which ``wait_idle`` misses when it has not started yet) may
+    close it and drop the typed text: then it is opened and typed into again (the user would,
+    too)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for attempt in range(3):
         box = page.get_by_role("combobox", name=label, exact=True)
         box.click()
-        box.press_sequentially(typed)
-        choice = page.get_by_role("option").filter(has_text=option).last
+        if typed:
+            box.press_sequentially(typed)
+            choice = page.get_by_role("option").filter(has_text=option).last
+        else:
+            choice = page.get_by_role("option", name=option, exact=True)
         try:
             choice.click(timeout=5_000 if attempt < 2 else 20_000)
         except PlaywrightTimeout:

@@ -21,7 +21,6 @@ from browser_entry import (
     Entry,
     main_text,
     pick,
-    pick_typed,
     screenshot,
     selected,
     sign_in,
@@ -191,7 +190,8 @@ def test_physician_finds_the_alert_sees_the_grade_and_why_and_acknowledges(
     # narrows it to today's points.
     page.get_by_role("radiogroup", name="View").get_by_text("Long term", exact=True).click()
     wait_idle(page)
-    pick_typed(page, "Time point", f"{date.today():%Y-%m-%d}", re.compile(r"CRS grade 3 "))
+    today = f"{date.today():%Y-%m-%d}"
+    pick(page, "Time point", re.compile(r"CRS grade 3 "), typed=today)
     why = page.get_by_role("heading", name=re.compile(r"^Why: day \d+"))
     expect(why).to_be_visible()
     expect(page.get_by_text(VASOPRESSOR_ROW).first).to_be_visible()
