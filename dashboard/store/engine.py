@@ -41,9 +41,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from typing import IO, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
 try:
@@ -74,7 +75,47 @@ def make_engine(
         engine = create_engine(url, connect_args=connect_args, **options)
         _sqlite_setup(engine, int(sqlite_busy_timeout * 1000), lock_path)
         return engine
-    return create_engine(url, pool_pre_ping=True, **options)
+    engine = create_engine(url, **options)
+    _ping_after_idle(engine)
+    return engine
+
+
+#: Seconds a pooled server connection may have sat idle and still be handed out without a ping.
+PING_AFTER_IDLE = 1.0
+_CHECKED_IN = "cartwatch_checked_in_at"
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Test a pooled connection before use only when it has been idle for more than
+    :data:`PING_AFTER_IDLE` seconds (SQLAlchemy's ``pool_pre_ping`` pings at every checkout).
+
+    A server restart, a failover or an idle-session timeout kills connections that sit in the
+    pool; a unit of work that got one would fail. The ping finds them first: a dead connection
+    raises ``DisconnectionError`` here, the pool throws it away and connects again (SQLAlchemy's
+    documented "pessimistic" recipe). Under load a connection comes back to the pool and goes out
+    again within milliseconds, and pinging it each time cost a round trip per save (about 5-10 %
+    of the writers' throughput, docs/performance.md); a connection that was in use a moment ago
+    and died since is the rare case left to SQLAlchemy's "optimistic" handling: that one
+    statement fails with a database error, the pool is invalidated, and the next unit of work
+    connects afresh (nothing is half-stored: the failed unit of work rolls back).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None:
+            record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get(_CHECKED_IN)
+        if since is None or time.monotonic() - since <= PING_AFTER_IDLE:
+            return  # just connected, or in use a moment ago
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise exc.DisconnectionError(f"pooled connection failed its ping: {error}") from error
+        if not alive:
+            raise exc.DisconnectionError("pooled connection failed its ping")
 
 
 def _lock_path(url: str) -> str | None:
