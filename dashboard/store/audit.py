@@ -148,12 +148,14 @@ LINK_ON_SERVER = 200
 #: Lock the head, link the entries to it and to each other (the same SHA-256 over the previous hash
 #: and the canonical JSON as :func:`_digest`: the client sends each entry's JSON up to its sequence
 #: number, which sorts last), insert them and advance the head: one statement, so the chain's one
-#: lock is held for a single round trip and the commit, not for three.
+#: lock is held for a single round trip and the commit, not for three. The arrays go in binary (``%(x)b``):
+#: psycopg's text form of a text[] escapes every quote of the JSON with regular expressions
+#: (about 0.2 ms of client CPU a save; the server receives the same strings either way).
 _LINK = """
 WITH RECURSIVE
 items AS (
-    SELECT * FROM unnest(%(actors)s::text[], %(actions)s::text[], %(entities)s::text[],
-                         %(entity_ids)s::text[], %(details)s::text[], %(parts)s::text[])
+    SELECT * FROM unnest(%(actors)b::text[], %(actions)b::text[], %(entities)b::text[],
+                         %(entity_ids)b::text[], %(details)b::text[], %(parts)b::text[])
         WITH ORDINALITY AS i(actor, action, entity, entity_id, detail, part, n)
 ),
 head AS (SELECT seq, hash FROM audit_head WHERE head_id = 1 FOR UPDATE),
