@@ -8,7 +8,9 @@
 Each writer is a separate process (as separate app processes would be) with its own patient, and
 saves ``--saves`` assessments, one unit of work each: validation, versioned insert, audit entry,
 re-grading of the patient's course and alert upserts, commit. The clock starts once every writer
-process has started, imported and connected, so start-up is not counted. ``--warmup N``: each
+process has started, imported and connected, so start-up is not counted, and (closed loop) it
+stops at the last save's commit, so the writers' exit is not counted either (interpreter teardown
+of 20 processes took 2-3 s of both cores and was counted until 2026-12-03). ``--warmup N``: each
 writer first makes N untimed saves for a second patient of its own, so that the timed saves run
 with warm caches as in a long-running app process (compiled statements, prepared statements,
 the grader's memo); the default 0 times the first saves too, as before.

@@ -148,9 +148,9 @@ LINK_ON_SERVER = 200
 #: Lock the head, link the entries to it and to each other (the same SHA-256 over the previous hash
 #: and the canonical JSON as :func:`_digest`: the client sends each entry's JSON up to its sequence
 #: number, which sorts last), insert them and advance the head: one statement, so the chain's one
-#: lock is held for a single round trip and the commit, not for three. The arrays go in binary (``%(x)b``):
-#: psycopg's text form of a text[] escapes every quote of the JSON with regular expressions
-#: (about 0.2 ms of client CPU a save; the server receives the same strings either way).
+#: lock is held for a single round trip and the commit, not for three. The arrays go in binary
+#: (``%(x)b``): psycopg's text form of a text[] escapes every quote of the JSON with regular
+#: expressions (about 0.2 ms of client CPU a save; the server receives the same strings).
 _LINK = """
 WITH RECURSIVE
 items AS (
