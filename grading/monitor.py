@@ -227,10 +227,10 @@ def monitor_cohort(
          "course policy schedule", "policy")
         for r in _records(missed)
     )  # fmt: skip
-    found = pd.concat(
-        [course_findings(course, policy), missed_rows,
-         lab_findings(patients, labs, given, infections, at)],
-        ignore_index=True,
-    )  # fmt: skip
+    parts = [course_findings(course, policy), missed_rows,
+             lab_findings(patients, labs, given, infections, at)]  # fmt: skip
+    # Empty parts are left out, as pandas did by itself before deprecating it (same dtypes).
+    filled = [p for p in parts if not p.empty]
+    found = pd.concat(filled, ignore_index=True) if filled else missed_rows
     found["at"] = pd.to_datetime(found["at"])
     return found.sort_values(["patient_id", "at", "kind"], kind="stable").reset_index(drop=True)
