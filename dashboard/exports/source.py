@@ -50,6 +50,7 @@ from dashboard.services.deidentify import (
     manifest,
     pseudonym_key,
     pseudonyms,
+    top_code_ages,
 )
 from dashboard.store.access import Actor
 from dashboard.store.schema import AlertRow
@@ -359,7 +360,7 @@ def _tables(
         assessments = _episode_numbers(course.assessments.rename(columns={MASKING: "fever_masked"}))
         episodes = course.episodes
     raw = {
-        "patients": data.patients,
+        "patients": top_code_ages(data.patients),
         "assessments": assessments,
         "episodes": episodes,
         "labs": data.labs,

@@ -42,6 +42,7 @@ from dashboard.services.deidentify import (
     pseudonym_key,
     pseudonyms,
     study_days,
+    top_code_ages,
 )
 from dashboard.services.outcomes import deaths_and_retreatments
 from dashboard.store.access import Actor
@@ -110,6 +111,7 @@ def cohort_view(
     with UnitOfWork(engine, actor) as uow:  # read only: never committed
         data = load_cohort(uow.session, actor, filters)
         key = pseudonym_key(uow.session)
+    data = replace(data, patients=top_code_ages(data.patients))
     course = _grade(data)
     summary = stats.patient_summary(data, course)
     names = pseudonyms(data.patients["patient_id"], key)
@@ -147,7 +149,7 @@ def table_one_of(
     require_cohort_reader(actor)
     with UnitOfWork(engine, actor, read_only=True) as uow:
         patients = load_patients(uow.session, actor, filters)
-    return table_one(patients, by)
+    return table_one(top_code_ages(patients), by)
 
 
 def _curves(data: CohortData, course: Course | None) -> tuple[IncidenceCurve, ...]:

@@ -22,6 +22,11 @@ Rules, applied to every frame of the cohort view and to every download:
   matters the rule id stands for it.
 - **Sites** → the site id only, never the site name.
 - **Date of birth** → dropped (age in years is kept).
+- **Ages of 90 and over** → 90, one category meaning "90 or older" (:data:`AGE_TOP_CODE`): the
+  HIPAA Safe Harbor method removes "all ages over 89 ... except that such ages ... may be
+  aggregated into a single category of age 90 or older" (45 CFR 164.514(b)(2)(i)(C)); in a
+  small rare-disease trial an exact very old age can single a patient out. Ages are top-coded in
+  the cohort view, Table 1 and every export (an age of 89 stays 89).
 
 Every de-identified output carries :func:`manifest`: what was removed and how.
 """
@@ -53,10 +58,24 @@ RULES: dict[str, str] = {
     "patient_id": "replaced by pseudonym (HMAC-SHA256 of the study id, keyed; 12 hex digits)",
     "dates and times": "replaced by study day (day 0 = calendar day of the infusion)",
     "date_of_birth": "dropped (age in years kept)",
+    "ages 90 and over": "reported as 90, meaning 90 or older (HIPAA Safe Harbor)",
     "free text": "dropped (correction and withdrawal reasons, grade reasons, notes)",
     "site names": "dropped (site id kept)",
     "entered_by / user names": "dropped",
 }
+
+
+#: An age at or above this leaves as this value, meaning "this age or older" (module docstring).
+AGE_TOP_CODE = 90
+
+
+def top_code_ages(patients: pd.DataFrame) -> pd.DataFrame:
+    """``patients`` with ``age_years`` of :data:`AGE_TOP_CODE` or more replaced by it (a blank
+    age stays blank); the frame passed in is not changed."""
+    out = patients.copy()
+    age = pd.to_numeric(out["age_years"], errors="coerce")
+    out["age_years"] = out["age_years"].where(~(age >= AGE_TOP_CODE), AGE_TOP_CODE)
+    return out
 
 
 @dataclass(frozen=True)
