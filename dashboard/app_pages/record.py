@@ -117,8 +117,12 @@ typed = inputs.to_draft(form, vitals, observed_at)
 if st.session_state.get("_entry_last_draft") is None:
     st.session_state["_entry_last_draft"] = typed  # as loaded: nothing typed yet
 elif typed != st.session_state["_entry_last_draft"]:
-    svc.save_draft(engine(), actor, patient_id, typed)
-    st.session_state["_entry_last_draft"] = typed
+    try:
+        svc.save_draft(engine(), actor, patient_id, typed)
+    except StoreError as error:  # what is typed stays on this page; the next change tries again
+        st.warning(f"The draft could not be kept on the server: {error}")
+    else:
+        st.session_state["_entry_last_draft"] = typed
 
 with result_column:
     day = f"study day {result.study_day}" if result.study_day is not None else ""

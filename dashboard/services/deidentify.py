@@ -74,7 +74,8 @@ def top_code_ages(patients: pd.DataFrame) -> pd.DataFrame:
     age stays blank); the frame passed in is not changed."""
     out = patients.copy()
     age = pd.to_numeric(out["age_years"], errors="coerce")
-    out["age_years"] = out["age_years"].where(~(age >= AGE_TOP_CODE), AGE_TOP_CODE)
+    old = (age >= AGE_TOP_CODE).fillna(False).astype(bool)  # a blank age (NaN or NA) is not old
+    out["age_years"] = out["age_years"].mask(old, AGE_TOP_CODE)
     return out
 
 

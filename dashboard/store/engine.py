@@ -90,14 +90,15 @@ def _ping_after_idle(engine: Engine) -> None:
     :data:`PING_AFTER_IDLE` seconds (SQLAlchemy's ``pool_pre_ping`` pings at every checkout).
 
     A server restart, a failover or an idle-session timeout kills connections that sit in the
-    pool; a unit of work that got one would fail. The ping finds them first: a dead connection
-    raises ``DisconnectionError`` here, the pool throws it away and connects again (SQLAlchemy's
-    documented "pessimistic" recipe). Under load a connection comes back to the pool and goes out
-    again within milliseconds, and pinging it each time cost a round trip per save (about 5-10 %
-    of the writers' throughput, docs/performance.md); a connection that was in use a moment ago
-    and died since is the rare case left to SQLAlchemy's "optimistic" handling: that one
-    statement fails with a database error, the pool is invalidated, and the next unit of work
-    connects afresh (nothing is half-stored: the failed unit of work rolls back).
+    pool; a unit of work that got one would fail. The ping finds them first: a failed ping
+    raises ``InvalidatePoolError`` here, and the pool throws away that connection and every other
+    one older than it (a restart kills them all, as ``pool_pre_ping`` assumes too) and connects
+    again. Under load a connection comes back to the pool and goes out again within milliseconds,
+    and pinging it each time cost a round trip per save (about 5-10 % of the writers'
+    throughput, docs/performance.md); a connection that was in use a moment ago and died since
+    is the rare case left to SQLAlchemy's "optimistic" handling: its first statement fails, the
+    pool is invalidated, the unit of work rolls back (nothing is half-stored) and reports
+    :class:`~dashboard.store.errors.ConnectionLostError`, and the next one connects afresh.
     """
 
     @event.listens_for(engine, "checkin")
@@ -113,9 +114,9 @@ def _ping_after_idle(engine: Engine) -> None:
         try:
             alive = engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as error:
-            raise exc.DisconnectionError(f"pooled connection failed its ping: {error}") from error
+            raise exc.InvalidatePoolError(f"pooled connection failed its ping: {error}") from error
         if not alive:
-            raise exc.DisconnectionError("pooled connection failed its ping")
+            raise exc.InvalidatePoolError("pooled connection failed its ping")
 
 
 def _lock_path(url: str) -> str | None:

@@ -33,6 +33,12 @@ class ConflictError(StoreError):
         self.theirs = theirs
 
 
+class ConnectionLostError(StoreError):
+    """The database connection died before the unit of work committed (a server restart, a
+    failover or a network failure): the server rolled the transaction back, nothing was saved,
+    and the next attempt connects afresh."""
+
+
 class InvalidRecordError(StoreError):
     """The values do not pass validation; ``problems`` lists field, value and message."""
 

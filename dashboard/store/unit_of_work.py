@@ -17,11 +17,12 @@ from collections.abc import Callable
 from types import TracebackType
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from dashboard.store.access import Actor
 from dashboard.store.engine import READ_ONLY
-from dashboard.store.errors import StoreError
+from dashboard.store.errors import ConnectionLostError, StoreError
 from dashboard.store.people import PatientRepository, PeopleRepository
 from dashboard.store.records import ASSESSMENTS, DRUGS, EVENTS, LABS, RecordRepository
 
@@ -42,7 +43,7 @@ def on_write(hook: AfterWrite) -> AfterWrite:
 class UnitOfWork:
     def __init__(self, engine: Engine, actor: Actor, *, read_only: bool = False) -> None:
         self.engine, self.actor, self.read_only = engine, actor, read_only
-        self._committed = False
+        self._committed = self._committing = False
 
     def __enter__(self) -> UnitOfWork:
         bind = self.engine.execution_options(**{READ_ONLY: True}) if self.read_only else self.engine
@@ -66,6 +67,7 @@ class UnitOfWork:
             for hook in _after_write:
                 hook(self.session, touched)
             del self.session.info[LAB_INPUTS_TOUCHED]
+        self._committing = True
         self.session.commit()
         self._committed = True
         for repository in (self.assessments, self.labs, self.drugs, self.events):
@@ -80,6 +82,15 @@ class UnitOfWork:
         if not self._committed or kind is not None:
             self.session.rollback()
         self.session.close()
+        lost = isinstance(error, DBAPIError) and error.connection_invalidated
+        if lost and not self._committing:
+            # Before COMMIT was sent: the server ended the transaction with the connection.
+            # (A connection lost during the commit itself is left as it is: whether the server
+            # committed is not known here, so "nothing was saved" would not be true.)
+            raise ConnectionLostError(
+                "the connection to the database was lost (server restart or network failure) "
+                "before anything was committed; try again"
+            ) from error
 
 
 from dashboard.store import alert_engine as _alert_engine  # noqa: E402, F401  (installs the hook)

@@ -104,6 +104,8 @@ def pick(page: Page, label: str, option: str | re.Pattern[str], typed: str = "")
         box = page.get_by_role("combobox", name=label, exact=True)
         box.click()
         if typed:
+            if attempt:
+                box.fill("")  # whatever an earlier attempt left typed
             box.press_sequentially(typed)
             choice = page.get_by_role("option").filter(has_text=option).last
         else:

@@ -45,6 +45,9 @@ def test_the_rule_on_both_sides_of_the_cut_point() -> None:
     out = top_code_ages(pd.DataFrame({"age_years": ages, "sex": ["f"] * len(ages)}))
     assert out["age_years"].tolist()[1:] == [0.5, 89.0, 89.99, 90.0, 90.0, 90.0]
     assert pd.isna(out["age_years"].iloc[0])
+    nullable = top_code_ages(pd.DataFrame({"age_years": pd.array([None, 95.0, 50.0], "Float64")}))
+    assert pd.isna(nullable["age_years"].iloc[0])  # a blank stays blank with pandas' NA too
+    assert nullable["age_years"].tolist()[1:] == [90.0, 50.0]
     assert AGE_TOP_CODE == 90
     assert "removed: ages 90 and over" in manifest(PseudonymKey(b"k", "test"))
 
