@@ -55,28 +55,28 @@ import json
 import multiprocessing
 import os
 import random
-import tempfile
 import time
-import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
+from store_bench import (
+    BenchStore,
+    add_nurse_and_patients,
+    backend_pid,
+    create_store,
+    machine_busy_seconds,
+    on_cpu_ns,
+    postgres_cpu_ns,
+    save,
+)
 
 from dashboard.store import audit
-from dashboard.store.access import SYSTEM, Actor, Role
-from dashboard.store.database import upgrade
-from dashboard.store.engine import make_engine
-from dashboard.store.unit_of_work import UnitOfWork
-from grading import Assessment
-from grading.records import Patient
+from dashboard.store.access import Actor
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 RESULTS = Path(__file__).resolve().parent / "results"
-T0 = datetime(2026, 3, 2, 8, 0)
 #: A save that starts this many seconds after its scheduled start is counted as a late start.
 LATE_START = 0.010
 
@@ -97,10 +97,10 @@ def schedule(writers: int, saves: int, rate: float, arrivals: str, seed: int) ->
     return out
 
 
-def _writer(url: str, options: dict[str, str], actor_json: str, worker: int, saves: int,
+def _writer(store: BenchStore, actor_json: str, worker: int, saves: int,
             starts: list[float] | None, warmup: int, queue: Any, go: Any,
             t0: Any) -> None:  # fmt: skip
-    engine = make_engine(url, connect_args=options) if options else make_engine(url)
+    engine = store.engine()
     actor = Actor.model_validate_json(actor_json)
     for i in range(warmup):  # untimed saves for another patient: imports, caches, statements
         _save(engine, actor, f"X{worker:02d}", i)
@@ -140,53 +140,16 @@ def _writer(url: str, options: dict[str, str], actor_json: str, worker: int, sav
 
 
 def _save(engine: Any, actor: Actor, patient_id: str, i: int) -> None:
-    with UnitOfWork(engine, actor) as uow:
-        uow.assessments.add(
-            Assessment(
-                patient_id=patient_id, observed_at=T0 + timedelta(minutes=10 * i),
-                temperature_c=37.5 + (i % 20) / 10, hypotension="none",
-                oxygen_device="room_air", ice_score=10, consciousness="alert",
-                seizure="none", motor_weakness="none", cerebral_edema="none",
-            )
-        )  # fmt: skip
-        uow.commit()
-
-
-def postgres_cpu_ns() -> dict[int, int]:
-    """On-CPU nanoseconds of every local ``postgres`` process by pid (empty where not readable)."""
-    out: dict[int, int] = {}
-    try:
-        for process in Path("/proc").iterdir():
-            if process.name.isdigit():
-                try:
-                    if (process / "comm").read_text().strip() == "postgres":
-                        out[int(process.name)] = _on_cpu(int(process.name))
-                except (OSError, ValueError):  # the process ended meanwhile
-                    pass
-    except OSError:
-        return {}
-    return out
-
-
-def machine_busy_seconds() -> float:
-    """Seconds all CPUs together spent busy since boot (``/proc/stat``: all but idle and iowait)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def _on_cpu(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+    save(engine, actor, patient_id, i, temperature_c=37.5 + (i % 20) / 10)
 
 
 def _backend_cpu(engine: Any) -> tuple[int, int] | None:
     """This writer's PostgreSQL backend (pid, on-CPU ns), or None (SQLite, remote server)."""
     if engine.dialect.name != "postgresql":
         return None
-    with engine.connect() as connection:
-        pid = int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+    pid = backend_pid(engine)
     try:
-        return pid, _on_cpu(pid)
+        return pid, on_cpu_ns(pid)
     except (OSError, ValueError):
         return None
 
@@ -233,34 +196,12 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = [round(x, 2) for x in os.getloadavg()]
-    schema = f"cw_bench_{uuid.uuid4().hex[:8]}"
-    folder = tempfile.mkdtemp()
-    if args.backend == "postgresql":
-        admin = create_engine(PG_URL)
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url, options = PG_URL, {"options": f"-csearch_path={schema}"}
-    else:
-        url, options = f"sqlite+pysqlite:///{folder}/bench.db", {}
-    engine = make_engine(url, connect_args=options) if options else make_engine(url)
-    upgrade(engine)
-    with UnitOfWork(engine, SYSTEM) as uow:
-        uow.people.add_site("S01", "Benchmark site")
-        nurse = uow.people.add_user("bench-nurse", Role.NURSE, "bench-nurse-pw", ["S01"])
-        uow.commit()
-    with UnitOfWork(engine, nurse) as uow:
-        for patient_id in [f"{p}{w:02d}" for p in "WX"[: 1 + (args.warmup > 0)]
-                           for w in range(args.writers)]:  # fmt: skip
-            uow.patients.add(
-                Patient(
-                    patient_id=patient_id,
-                    site_id="S01",
-                    disease="sle",
-                    product="cd19_car_t",
-                    infusion_at=T0 - timedelta(days=1),
-                )
-            )
-        uow.commit()  # fmt: skip
+    store = create_store(args.backend, "bench")
+    engine = store.engine()
+    nurse = add_nurse_and_patients(
+        engine, "Benchmark site", "bench-nurse",
+        [f"{p}{w:02d}" for p in "WX"[: 1 + (args.warmup > 0)] for w in range(args.writers)],
+    )  # fmt: skip
     engine.dispose()
 
     plans: list[list[float] | None] = (
@@ -271,9 +212,8 @@ def main() -> None:
     context = multiprocessing.get_context("spawn")
     queue, go, t0 = context.Queue(), context.Event(), context.Value("d", 0.0)
     processes = [
-        context.Process(target=_writer, args=(url, options, nurse.model_dump_json(), w,
-                                              args.saves, plans[w], args.warmup, queue, go,
-                                              t0))
+        context.Process(target=_writer, args=(store, nurse.model_dump_json(), w, args.saves,
+                                              plans[w], args.warmup, queue, go, t0))
         for w in range(args.writers)
     ]  # fmt: skip
     for process in processes:
@@ -333,13 +273,11 @@ def main() -> None:
             "late_starts": sum(r[4] for r in results),
         })  # fmt: skip
         del result["saves_per_second"]  # the wall time includes the schedule's idle gaps
-    engine = make_engine(url, connect_args=options) if options else make_engine(url)
+    engine = store.engine()
     with Session(engine) as session:  # every save's entries are in one unbroken chain
         result["audit_chain"] = audit.verify(session).message
     engine.dispose()
-    if args.backend == "postgresql":
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    store.drop()
     RESULTS.mkdir(exist_ok=True)
     name = args.out or (
         f"store_writers_{args.backend}"

@@ -22,25 +22,21 @@ import argparse
 import cProfile
 import pstats
 import statistics
-import tempfile
 import time
-import uuid
-from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, event
+from store_bench import (
+    add_nurse_and_patients,
+    backend_pid,
+    create_store,
+    on_cpu_ns,
+    postgres_cpu_ns,
+)
+from store_bench import save as store_save
 
 from dashboard.store import alert_engine
-from dashboard.store.access import SYSTEM, Actor, Role
-from dashboard.store.database import upgrade
-from dashboard.store.engine import make_engine
-from dashboard.store.unit_of_work import UnitOfWork
-from grading import Assessment
-from grading.records import Patient
-
-T0 = datetime(2026, 3, 2, 8)
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from dashboard.store.access import Actor
 
 
 def main() -> None:
@@ -53,31 +49,11 @@ def main() -> None:
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile part")
     args = parser.parse_args()
     alert_engine.FAST_PATH = not args.full
-    schema = f"cw_profile_{uuid.uuid4().hex[:8]}"
-    if args.backend == "postgresql":
-        admin = create_engine(PG_URL)
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    else:
-        engine = make_engine(f"sqlite+pysqlite:///{tempfile.mkdtemp()}/profile.db")
-    upgrade(engine)
-    with UnitOfWork(engine, SYSTEM) as uow:
-        uow.people.add_site("S01", "Profile site")
-        nurse = uow.people.add_user("nurse", Role.NURSE, "nurse-profile-pw", ["S01"])
-        uow.commit()
-    with UnitOfWork(engine, nurse) as uow:
-        for patient_id in ["W", *(f"W{r}" for r in range(args.rounds))]:
-            uow.patients.add(
-                Patient(
-                    patient_id=patient_id,
-                    site_id="S01",
-                    disease="sle",
-                    product="cd19_car_t",
-                    infusion_at=T0 - timedelta(days=1),
-                )
-            )
-        uow.commit()  # fmt: skip
+    store = create_store(args.backend, "profile")
+    engine = store.engine()
+    nurse = add_nurse_and_patients(
+        engine, "Profile site", "profile-nurse", ["W", *(f"W{r}" for r in range(args.rounds))]
+    )
     save(engine, nurse, 0)  # warm up imports and caches
     statements: list[str] = []
 
@@ -85,7 +61,7 @@ def main() -> None:
     def _count(*args: Any) -> None:
         statements.append(" ".join(str(args[2]).split()))
 
-    backend = _backend_pid(engine) if args.backend == "postgresql" else None
+    backend = backend_pid(engine) if args.backend == "postgresql" else None
     client, own, every = [], [], []
     for r in range(args.rounds):
         server = _server_cpu(backend)
@@ -124,15 +100,7 @@ def main() -> None:
         print(f"mean save: {mean:.1f} ms (under cProfile)")
         pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
     engine.dispose()
-    if args.backend == "postgresql":
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-
-
-def _backend_pid(engine: Engine) -> int:
-    """The PostgreSQL backend of the pool's (only) connection: every save reuses it."""
-    with engine.connect() as connection:
-        return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+    store.drop()
 
 
 def _server_cpu(backend: int | None) -> tuple[int, int] | None:
@@ -141,33 +109,14 @@ def _server_cpu(backend: int | None) -> tuple[int, int] | None:
     if backend is None:
         return None
     try:
-        own = _on_cpu(Path(f"/proc/{backend}"))
-        every = 0
-        for process in Path("/proc").iterdir():
-            if process.name.isdigit():
-                try:
-                    if (process / "comm").read_text().strip() == "postgres":
-                        every += _on_cpu(process)
-                except OSError:  # the process ended meanwhile
-                    pass
+        own = on_cpu_ns(backend)
     except OSError:
         return None
-    return own, every
+    return own, sum(postgres_cpu_ns().values())
 
 
-def _on_cpu(process: Path) -> int:
-    return int((process / "schedstat").read_text().split()[0])
-
-
-def save(engine: object, nurse: Actor, i: int, patient_id: str = "W") -> None:
-    with UnitOfWork(engine, nurse) as uow:  # type: ignore[arg-type]
-        uow.assessments.add(
-            Assessment(patient_id=patient_id, observed_at=T0 + timedelta(minutes=10 * i),
-                       temperature_c=38.2, hypotension="none", oxygen_device="room_air",
-                       ice_score=10, consciousness="alert", seizure="none",
-                       motor_weakness="none", cerebral_edema="none")
-        )  # fmt: skip
-        uow.commit()
+def save(engine: Engine, nurse: Actor, i: int, patient_id: str = "W") -> None:
+    store_save(engine, nurse, patient_id, i, temperature_c=38.2)
 
 
 if __name__ == "__main__":

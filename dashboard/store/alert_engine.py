@@ -262,14 +262,6 @@ _INPUTS = slice(4, 4 + len(GRADE_INPUTS))
 _GRADE_ID = 4 + len(GRADE_INPUTS)
 #: The patient's current doses (0, given_at, drug) and the latest current lab collection
 #: (1, collected_at or NULL, NULL) in one statement.
-_DOSES_AND_LAST_LAB = union_all(
-    select(literal(0), _DRUG.c.given_at, _DRUG.c.drug).where(
-        _DRUG.c.patient_id == bindparam("patient_id"), _DRUG.c.status == "current"
-    ),
-    select(literal(1), func.max(_LAB.c.collected_at), null()).where(
-        _LAB.c.patient_id == bindparam("patient_id"), _LAB.c.status == "current"
-    ),
-)
 _ALERTS = select(
     _ALERT.c.dedup_key, _ALERT.c.alert_id, _ALERT.c.state, _ALERT.c.resolved_by, _ALERT.c.kind
 ).where(_ALERT.c.patient_id == bindparam("patient_id"))
@@ -285,8 +277,9 @@ class KnownAlert(NamedTuple):
     kind: str
 
 
-#: :data:`_DOSES_AND_LAST_LAB` and :data:`_ALERTS` in one statement (one round trip less per
-#: save): (0, given_at, drug, NULL x 5), (1, last collected_at, NULL x 6) and
+#: The patient's current doses, the latest current lab collection and :data:`_ALERTS` in one
+#: statement (one round trip less per save): (0, given_at, drug, NULL x 5), (1, last
+#: collected_at or NULL, NULL x 6) and
 #: (2, NULL, NULL, *KnownAlert). Nothing between this read and the alert upsert writes alerts: the
 #: save's own rows are flushed before it, and the grade rows written in between are another table.
 _NULLS = (cast(null(), String), cast(null(), Integer), cast(null(), String),
@@ -309,39 +302,30 @@ def _compute_fast(
     patient: Patient,
     at: datetime,
     labs_too: bool,
-    stored_grades: dict[int, dict[str, Any]] | None = None,
-    known_alerts: dict[str, KnownAlert] | None = None,
+    stored_grades: dict[int, dict[str, Any]],
+    known_alerts: dict[str, KnownAlert],
 ) -> tuple[dict[int, dict[str, Any]], dict[str, Finding]]:
     """The one-patient path: two Core statements of plain columns (no ORM objects, no
     DataFrames) and grading.patient_course; lab findings (only when labs or drugs changed) as in
-    the reference."""
+    the reference. Fills ``stored_grades`` and ``known_alerts`` with what it read on the way."""
     session.flush()  # the reads below bypass the ORM's autoflush
     connection = session.connection()
     key = {"patient_id": patient.patient_id}
     rows = connection.execute(_COURSE, key).all()
     stored = [r for r in rows if r[1] == "current"]
-    if stored_grades is not None:
-        names = VALUE_NAMES
-        stored_grades.update(
-            (int(r[0]), dict(zip(names, r[_GRADE_ID + 1 :], strict=True)))
-            for r in rows
-            if r[_GRADE_ID] is not None
-        )
+    stored_grades.update(
+        (int(r[0]), dict(zip(VALUE_NAMES, r[_GRADE_ID + 1 :], strict=True)))
+        for r in rows
+        if r[_GRADE_ID] is not None
+    )
     doses, last_lab = [], None
-    if known_alerts is None:
-        for kind, moment, drug in connection.execute(_DOSES_AND_LAST_LAB, key):
-            if kind == 0:
-                doses.append((moment, drug))
-            else:
-                last_lab = moment
-    else:
-        for kind, moment, drug, *alert in connection.execute(_DOSES_LAB_AND_ALERTS, key):
-            if kind == 0:
-                doses.append((moment, drug))
-            elif kind == 1:
-                last_lab = moment
-            else:
-                known_alerts[alert[0]] = KnownAlert(*alert)
+    for kind, moment, drug, *alert in connection.execute(_DOSES_LAB_AND_ALERTS, key):
+        if kind == 0:
+            doses.append((moment, drug))
+        elif kind == 1:
+            last_lab = moment
+        else:
+            known_alerts[alert[0]] = KnownAlert(*alert)
     course = grade_patient_course([(r[2], tuple(r[_INPUTS]), r[3]) for r in stored], doses, POLICY)
     grades = {
         int(stored[c.position][0]): _values(
