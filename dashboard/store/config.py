@@ -13,6 +13,12 @@ from pathlib import Path
 from platformdirs import user_data_dir
 
 ENV_VAR = "CARTWATCH_DATABASE_URL"
+#: Connections to a database server that one app process keeps open for reuse.
+POOL_SIZE_VAR = "CARTWATCH_DB_POOL_SIZE"
+#: One app process serves its users' sessions on threads; with more units of work at once than
+#: pooled connections, each extra connection is opened for one unit of work and closed after it
+#: (a new server process each time, on PostgreSQL). SQLAlchemy's default is 5.
+DEFAULT_POOL_SIZE = 10
 
 
 def default_sqlite_path() -> Path:
@@ -27,3 +33,20 @@ def database_url() -> str:
     path = default_sqlite_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite+pysqlite:///{path}"
+
+
+def pool_size() -> int:
+    """``CARTWATCH_DB_POOL_SIZE``, else :data:`DEFAULT_POOL_SIZE`; a value that is not a whole
+    number of at least 1 is refused with its name and value."""
+    raw = os.environ.get(POOL_SIZE_VAR, "").strip()
+    if not raw:
+        return DEFAULT_POOL_SIZE
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(
+            f"{POOL_SIZE_VAR}={raw!r}: expected a whole number of connections, 1 or more"
+        )
+    return value

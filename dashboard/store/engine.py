@@ -47,6 +47,8 @@ from typing import IO, Any
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
+from dashboard.store.config import pool_size
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -75,6 +77,7 @@ def make_engine(
         engine = create_engine(url, connect_args=connect_args, **options)
         _sqlite_setup(engine, int(sqlite_busy_timeout * 1000), lock_path)
         return engine
+    options.setdefault("pool_size", pool_size())
     engine = create_engine(url, **options)
     _ping_after_idle(engine)
     return engine
