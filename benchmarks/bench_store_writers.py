@@ -5,7 +5,10 @@
         --saves 60 --rate 200 [--arrivals poisson]
     .venv/bin/python benchmarks/bench_store_writers.py --backend sqlite --writers 5 --saves 60
 
-Each writer is a separate process (as separate app processes would be) with its own patient, and
+Each writer is a separate process (as separate app processes would be) with its own patient;
+``--threads T`` instead runs ``T`` writers as threads of one process sharing the process's engine
+and connection pool, as one Streamlit app process serves its users' sessions on threads (20
+writers with ``--threads 10``: two app processes of ten sessions each). Each writer
 saves ``--saves`` assessments, one unit of work each: validation, versioned insert, audit entry,
 re-grading of the patient's course and alert upserts, commit. The clock starts once every writer
 process has started, imported and connected, so start-up is not counted, and (closed loop) it
@@ -40,10 +43,12 @@ below the offered rate when the system cannot keep up, and then the latencies gr
 length), the latency percentiles from the scheduled start, the service time (from the actual start)
 and how many saves started late by more than 10 ms.
 
-Both modes report the writers' own CPU time per save (process time of the Python clients, robust
-to other load) and, on PostgreSQL when the server runs on this machine, the server's CPU per save
-(on-CPU time of every ``postgres`` process, ``/proc/<pid>/schedstat``), and the load average before
-and after the run; at the end ``cartwatch audit verify``'s check of the audit chain. PostgreSQL:
+Both modes report the writers' own CPU time per save (each writer thread's CPU time, robust to
+other load) and, on PostgreSQL when the server runs on this machine, the server's CPU per save
+(on-CPU time of every ``postgres`` process over the run, ``/proc/<pid>/schedstat``, read while the
+writers' connections are open; ``postgres_processes_started``/``_ended`` count the connections the
+pools opened and closed during the run, whose CPU is missed if they ended), the whole machine's
+busy CPU per save (``/proc/stat``), and the load average before and after the run; at the end ``cartwatch audit verify``'s check of the audit chain. PostgreSQL:
 127.0.0.1:5432 database test, in a fresh schema dropped afterwards.
 Results go to benchmarks/results/store_writers_<backend>[_rate<R>].json (``--out`` names the file).
 """
@@ -55,6 +60,7 @@ import json
 import multiprocessing
 import os
 import random
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -65,10 +71,8 @@ from sqlalchemy.orm import Session
 from store_bench import (
     BenchStore,
     add_nurse_and_patients,
-    backend_pid,
     create_store,
     machine_busy_seconds,
-    on_cpu_ns,
     postgres_cpu_ns,
     save,
 )
@@ -97,20 +101,37 @@ def schedule(writers: int, saves: int, rate: float, arrivals: str, seed: int) ->
     return out
 
 
-def _writer(store: BenchStore, actor_json: str, worker: int, saves: int,
-            starts: list[float] | None, warmup: int, queue: Any, go: Any,
-            t0: Any) -> None:  # fmt: skip
+def _process(store: BenchStore, actor_json: str, workers: list[int], saves: int,
+             plans: list[list[float] | None], warmup: int, queue: Any, go: Any, t0: Any,
+             finish: Any) -> None:  # fmt: skip
+    """One writer process: its writers run as threads sharing one engine (the app's own engine
+    and connection pool), as one app process serves its users' sessions on threads; a single
+    writer runs on the process's main thread."""
     engine = store.engine()
     actor = Actor.model_validate_json(actor_json)
+    args = [(engine, actor, w, saves, plans[w], warmup, queue, go, t0) for w in workers]
+    if len(workers) == 1:
+        _writer(*args[0])
+    else:
+        threads = [threading.Thread(target=_writer, args=a) for a in args]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finish.wait()  # the pool's connections stay open until the server's CPU has been read
+    engine.dispose()
+
+
+def _writer(engine: Any, actor: Actor, worker: int, saves: int, starts: list[float] | None,
+            warmup: int, queue: Any, go: Any, t0: Any) -> None:  # fmt: skip
     for i in range(warmup):  # untimed saves for another patient: imports, caches, statements
         _save(engine, actor, f"X{worker:02d}", i)
-    backend = _backend_cpu(engine)  # connects before the clock starts
     queue.put("ready")
     go.wait()
     origin = t0.value  # time.monotonic() of the run's start (CLOCK_MONOTONIC: system-wide)
     latencies, services, failures, late = [], [], [], 0
     began = time.monotonic() - origin  # closed loop: a little before origin (go, not t0)
-    cpu = time.process_time()
+    cpu = time.thread_time()
     for i in range(saves):
         if starts is None:  # closed loop: back to back
             scheduled = start = time.monotonic()
@@ -129,41 +150,23 @@ def _writer(store: BenchStore, actor_json: str, worker: int, saves: int,
         end = time.monotonic()
         latencies.append(end - scheduled)
         services.append(end - start)
-    cpu = time.process_time() - cpu  # this writer's own CPU (robust to a loaded machine)
+    cpu = time.thread_time() - cpu  # this writer's own CPU (robust to a loaded machine)
     finished = time.monotonic() - origin
-    server = None
-    if backend is not None:  # the pool kept its one connection, so the same backend
-        after = _backend_cpu(engine)
-        server = after[1] - backend[1] if after is not None and after[0] == backend[0] else None
-    engine.dispose()
-    queue.put((latencies, services, failures, cpu, late, finished, server, began))
+    queue.put((latencies, services, failures, cpu, late, finished, began))
 
 
 def _save(engine: Any, actor: Actor, patient_id: str, i: int) -> None:
     save(engine, actor, patient_id, i, temperature_c=37.5 + (i % 20) / 10)
 
 
-def _backend_cpu(engine: Any) -> tuple[int, int] | None:
-    """This writer's PostgreSQL backend (pid, on-CPU ns), or None (SQLite, remote server)."""
-    if engine.dialect.name != "postgresql":
+def server_cpu_ms(before: dict[int, int], after: dict[int, int], saves: int) -> float | None:
+    """PostgreSQL's CPU per save: every ``postgres`` process's on-CPU time over the run (the
+    writers' backends, WAL writer, checkpointer ...); a backend that started during the run (a
+    pooled connection opened then) counts from zero. Read while the writers' connections are still
+    open, so only a connection closed during the run (a pool overflow) is missed."""
+    if not before:
         return None
-    pid = backend_pid(engine)
-    try:
-        return pid, on_cpu_ns(pid)
-    except (OSError, ValueError):
-        return None
-
-
-def server_cpu_ms(
-    results: list[Any], before: dict[int, int], after: dict[int, int], saves: int
-) -> float | None:
-    """PostgreSQL's CPU per save: the writers' own backends, and the processes that ran
-    throughout (WAL writer, checkpointer, background writer ...)."""
-    backends = [r[6] for r in results]
-    if not before or any(b is None for b in backends):
-        return None
-    background = sum(after[pid] - ns for pid, ns in before.items() if pid in after)
-    return round(float(sum(backends) + background) / saves / 1e6, 2)
+    return round(sum(ns - before.get(pid, 0) for pid, ns in after.items()) / saves / 1e6, 2)
 
 
 def _percentiles(values: Any) -> dict[str, float]:
@@ -192,8 +195,17 @@ def main() -> None:
         default=0,
         help="untimed saves per writer (for another patient) before the clock starts",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="writers per process, as threads sharing the process's engine (default 1: every "
+        "writer a process of its own); --writers must be a multiple",
+    )
     parser.add_argument("--out", default=None, help="results file name (in benchmarks/results)")
     args = parser.parse_args()
+    if args.threads < 1 or args.writers % args.threads:
+        parser.error("--writers must be a positive multiple of --threads")
 
     load_before = [round(x, 2) for x in os.getloadavg()]
     store = create_store(args.backend, "bench")
@@ -211,27 +223,30 @@ def main() -> None:
     )
     context = multiprocessing.get_context("spawn")
     queue, go, t0 = context.Queue(), context.Event(), context.Value("d", 0.0)
+    finish = context.Event()
+    groups = [list(range(w, w + args.threads)) for w in range(0, args.writers, args.threads)]
     processes = [
-        context.Process(target=_writer, args=(store, nurse.model_dump_json(), w, args.saves,
-                                              plans[w], args.warmup, queue, go, t0))
-        for w in range(args.writers)
+        context.Process(target=_process, args=(store, nurse.model_dump_json(), group, args.saves,
+                                               plans, args.warmup, queue, go, t0, finish))
+        for group in groups
     ]  # fmt: skip
     for process in processes:
         process.start()
-    for _ in processes:  # every writer has imported and connected: start the clock
+    for _ in range(args.writers):  # every writer has imported and connected: start the clock
         assert queue.get() == "ready"
     background = postgres_cpu_ns() if args.backend == "postgresql" else {}
     t0.value = time.monotonic() + 0.05  # every writer's schedule starts here
     start = time.perf_counter()
     busy = machine_busy_seconds()
     go.set()
-    results = [queue.get() for _ in processes]
+    results = [queue.get() for _ in range(args.writers)]
     busy = machine_busy_seconds() - busy  # every process's CPU while the writers saved
+    background_after = postgres_cpu_ns() if background else {}
+    finish.set()
     for process in processes:
         process.join()
     wall = time.perf_counter() - start
-    background_after = postgres_cpu_ns() if background else {}
-    span = max(r[5] for r in results) - min(r[7] for r in results)
+    span = max(r[5] for r in results) - min(r[6] for r in results)
     latencies = np.array([x for r in results for x in r[0]]) * 1000
     services = np.array([x for r in results for x in r[1]]) * 1000
     errors = [e for r in results for e in r[2]]
@@ -242,6 +257,8 @@ def main() -> None:
         "backend": args.backend,
         "model": "open loop" if args.rate else "closed loop",
         "writers": args.writers,
+        "writer_processes": len(processes),
+        "threads_per_process": args.threads,
         "warmup_saves_per_writer": args.warmup,
         "saves": int(latencies.size),
         "failures": len(errors),
@@ -251,7 +268,10 @@ def main() -> None:
         "saves_per_second": round(latencies.size / span, 1),
         "wall_seconds_with_exit": round(wall, 2),
         "client_cpu_ms_per_save": round(client_cpu_ms, 2),
-        "server_cpu_ms_per_save": server_cpu_ms(results, background, background_after, saves),
+        "server_cpu_ms_per_save": server_cpu_ms(background, background_after, saves),
+        # backends opened and closed during the run (pool overflow; a closed one's CPU is missed)
+        "postgres_processes_started": len(background_after.keys() - background.keys()),
+        "postgres_processes_ended": len(background.keys() - background_after.keys()),
         # all CPUs' busy time (/proc/stat) from the start until every writer had reported
         "machine_cpu_ms_per_save": round(busy / saves * 1000, 2),
         "load_average_before": load_before,
