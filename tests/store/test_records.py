@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from datetime import datetime
 
 import pytest
@@ -138,3 +140,22 @@ def test_passwords_are_argon2_hashed_and_checked(engine: Engine, people: dict[st
         assert uow.people.authenticate("nurse1", "wrong-password") is None
         hashed = uow.session.execute(select(User.password_hash)).scalars().all()
     assert all(h.startswith("$argon2id$") for h in hashed)
+
+
+def test_saves_reuse_one_stored_record_class_across_garbage_collections(
+    engine: Engine, people: dict[str, Actor]
+) -> None:
+    # pydantic caches StoredRecord[Assessment] weakly; rebuilding it cost about 2 ms of a save's
+    # 3-5 ms (docs/performance.md), and the collector dropped it every few saves
+    with UnitOfWork(engine, people["nurse1"]) as uow:
+        first = uow.assessments.add(febrile(38.5))
+        uow.commit()
+    built = weakref.ref(type(first))
+    del first
+    gc.collect()
+    with UnitOfWork(engine, people["nurse1"]) as uow:
+        second = uow.assessments.add(febrile(38.7))
+        uow.commit()
+    assert built() is not None
+    assert type(second) is built()
+    assert second.values.temperature_c == 38.7
