@@ -48,8 +48,10 @@ other load) and, on PostgreSQL when the server runs on this machine, the server'
 (on-CPU time of every ``postgres`` process over the run, ``/proc/<pid>/schedstat``, read while the
 writers' connections are open; ``postgres_processes_started``/``_ended`` count the connections the
 pools opened and closed during the run, whose CPU is missed if they ended), the whole machine's
-busy CPU per save (``/proc/stat``), and the load average before and after the run; at the end ``cartwatch audit verify``'s check of the audit chain. PostgreSQL:
-127.0.0.1:5432 database test, in a fresh schema dropped afterwards.
+busy CPU per save (``/proc/stat``), and the load average before and after the run; at the end
+``cartwatch audit verify``'s check of the audit chain. PostgreSQL: 127.0.0.1:5432 database test, in
+a fresh schema dropped afterwards. Each writer process settles its heap once its engine is open,
+as the app does (:mod:`dashboard.heap`).
 Results go to benchmarks/results/store_writers_<backend>[_rate<R>].json (``--out`` names the file).
 """
 
@@ -77,6 +79,7 @@ from store_bench import (
     save,
 )
 
+from dashboard.heap import settle
 from dashboard.store import audit
 from dashboard.store.access import Actor
 
@@ -108,6 +111,7 @@ def _process(store: BenchStore, actor_json: str, workers: list[int], saves: int,
     and connection pool), as one app process serves its users' sessions on threads; a single
     writer runs on the process's main thread."""
     engine = store.engine()
+    settle()  # as the app does once its engine is open (dashboard.app_pages.common.engine)
     actor = Actor.model_validate_json(actor_json)
     args = [(engine, actor, w, saves, plans[w], warmup, queue, go, t0) for w in workers]
     if len(workers) == 1:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import streamlit as st
 from sqlalchemy import Engine
 
+from dashboard.heap import settle
 from dashboard.services.auth import idle
 from dashboard.store.access import Actor, Role
 from dashboard.store.database import open_database
@@ -27,8 +28,11 @@ SESSION_KEYS = frozenset({ACTOR, LAST_SEEN})
 
 @st.cache_resource(show_spinner=False)
 def engine() -> Engine:
-    """One engine per app process, migrated to the newest revision at start."""
-    return open_database()
+    """One engine per app process, migrated to the newest revision at start; the process's
+    start-up objects are then kept out of full garbage collections (:mod:`dashboard.heap`)."""
+    opened = open_database()
+    settle()
+    return opened
 
 
 def current_actor() -> Actor | None:
