@@ -38,7 +38,22 @@ def tables(engine: Engine, actor: Actor, request: ExportRequest) -> dict[str, pd
     out = {}
     for name in TABLES:
         filled = [c.tables[name] for c in chunks if not c.tables[name].empty]
-        out[name] = pd.concat(filled, ignore_index=True) if filled else chunks[0].tables[name]
+        out[name] = concat(filled) if filled else chunks[0].tables[name]
+    return out
+
+
+def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The chunks one below the other. A column left blank in one chunk does not decide the
+    column's type (pandas' FutureWarning: leave such entries out before concatenating); a column
+    blank in every chunk keeps the first chunk's type."""
+    columns = frames[0].columns
+    parts = [frame.dropna(axis=1, how="all") for frame in frames]
+    out = pd.concat(parts, ignore_index=True).reindex(columns=columns)
+    for column in columns:
+        if out[column].isna().all():
+            out[column] = out[column].astype(frames[0][column].dtype)
+        if out[column].dtype == object:  # blanks as None, as each chunk has them
+            out[column] = out[column].astype(object).where(out[column].notna(), None)
     return out
 
 
