@@ -11,11 +11,16 @@ import pytest
 import streamlit as st
 from sqlalchemy import Engine
 
+from dashboard import heap
 from dashboard.store.access import Actor
 from dashboard.store.config import ENV_VAR
 from dashboard.store.database import open_database
 from dashboard.store.sample import load_sample
 from tests.sample_accounts import demo
+
+#: Page tests run the app in the pytest process: freezing its heap there would keep every test's
+#: objects alive so far (engines and open files included) for the rest of the session.
+heap.disable()
 
 
 @pytest.fixture(scope="session")

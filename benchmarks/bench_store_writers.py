@@ -46,11 +46,12 @@ and how many saves started late by more than 10 ms.
 Both modes report the writers' own CPU time per save (each writer thread's CPU time, robust to
 other load) and, on PostgreSQL when the server runs on this machine, the server's CPU per save
 (on-CPU time of every ``postgres`` process over the run, ``/proc/<pid>/schedstat``, read while the
-writers' connections are open; ``postgres_processes_started``/``_ended`` count the connections the
-pools opened and closed during the run, whose CPU is missed if they ended), the whole machine's
+writers' connections are open; ``postgres_processes_started``/``_ended`` count the server processes
+that started and ended during the run, pool connections above all, whose CPU is missed if they
+ended), the whole machine's
 busy CPU per save (``/proc/stat``), and the load average before and after the run; at the end
 ``cartwatch audit verify``'s check of the audit chain. PostgreSQL: 127.0.0.1:5432 database test, in
-a fresh schema dropped afterwards. Each writer process settles its heap once its engine is open,
+a fresh schema dropped afterwards. Each writer process settles its heap before it opens its engine,
 as the app does (:mod:`dashboard.heap`).
 Results go to benchmarks/results/store_writers_<backend>[_rate<R>].json (``--out`` names the file).
 """
@@ -110,8 +111,8 @@ def _process(store: BenchStore, actor_json: str, workers: list[int], saves: int,
     """One writer process: its writers run as threads sharing one engine (the app's own engine
     and connection pool), as one app process serves its users' sessions on threads; a single
     writer runs on the process's main thread."""
+    settle()  # as the app does before it opens its engine (dashboard.app_pages.common.engine)
     engine = store.engine()
-    settle()  # as the app does once its engine is open (dashboard.app_pages.common.engine)
     actor = Actor.model_validate_json(actor_json)
     args = [(engine, actor, w, saves, plans[w], warmup, queue, go, t0) for w in workers]
     if len(workers) == 1:
@@ -243,10 +244,12 @@ def main() -> None:
     start = time.perf_counter()
     busy = machine_busy_seconds()
     go.set()
-    results = [queue.get() for _ in range(args.writers)]
-    busy = machine_busy_seconds() - busy  # every process's CPU while the writers saved
-    background_after = postgres_cpu_ns() if background else {}
-    finish.set()
+    try:
+        results = [queue.get() for _ in range(args.writers)]
+        busy = machine_busy_seconds() - busy  # every process's CPU while the writers saved
+        background_after = postgres_cpu_ns() if background else {}
+    finally:  # the writers wait for this before they close their connections and exit
+        finish.set()
     for process in processes:
         process.join()
     wall = time.perf_counter() - start
@@ -273,9 +276,14 @@ def main() -> None:
         "wall_seconds_with_exit": round(wall, 2),
         "client_cpu_ms_per_save": round(client_cpu_ms, 2),
         "server_cpu_ms_per_save": server_cpu_ms(background, background_after, saves),
-        # backends opened and closed during the run (pool overflow; a closed one's CPU is missed)
-        "postgres_processes_started": len(background_after.keys() - background.keys()),
-        "postgres_processes_ended": len(background.keys() - background_after.keys()),
+        # postgres processes (pool connections, autovacuum workers, any other client) that
+        # started or ended during the run; an ended one's CPU is missed
+        "postgres_processes_started": (
+            len(background_after.keys() - background.keys()) if background else None
+        ),
+        "postgres_processes_ended": (
+            len(background.keys() - background_after.keys()) if background else None
+        ),
         # all CPUs' busy time (/proc/stat) from the start until every writer had reported
         "machine_cpu_ms_per_save": round(busy / saves * 1000, 2),
         "load_average_before": load_before,

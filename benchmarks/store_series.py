@@ -63,7 +63,10 @@ def table(folder: Path) -> str:
         "| client / server CPU | p50 | p95 | p99 | max | late starts | audit chain |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    files = sorted(folder.glob("*_*.json"), key=lambda p: (p.stem.split("_", 1)[1], p.stem))
+    files = sorted(
+        folder.glob("[0-9]*_*.json"),
+        key=lambda p: (p.stem.split("_", 1)[1], int(p.stem.split("_", 1)[0])),
+    )
     for path in files:
         round_, name = path.stem.split("_", 1)
         r: dict[str, Any] = json.loads(path.read_text())

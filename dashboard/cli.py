@@ -394,7 +394,7 @@ def _open_database(url: str | None, *, migrate: bool) -> Engine:
         except BaseException:
             engine.dispose()
             raise
-    except (SQLAlchemyError, StoreError, ImportError) as error:
+    except (SQLAlchemyError, StoreError, ImportError, ValueError) as error:  # ValueError: settings
         reason = str(error).strip().splitlines()[0]
         raise InputError(f"{shown}: cannot open the database ({reason})") from None
     if revision is None:

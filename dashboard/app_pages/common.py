@@ -28,11 +28,11 @@ SESSION_KEYS = frozenset({ACTOR, LAST_SEEN})
 
 @st.cache_resource(show_spinner=False)
 def engine() -> Engine:
-    """One engine per app process, migrated to the newest revision at start; the process's
-    start-up objects are then kept out of full garbage collections (:mod:`dashboard.heap`)."""
-    opened = open_database()
+    """One engine per app process, migrated to the newest revision at start. First the process's
+    start-up objects are kept out of full garbage collections (:mod:`dashboard.heap`); the engine
+    is made after that, so it stays collectable if the resource cache is ever cleared."""
     settle()
-    return opened
+    return open_database()
 
 
 def current_actor() -> Actor | None:

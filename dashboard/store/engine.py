@@ -77,7 +77,8 @@ def make_engine(
         engine = create_engine(url, connect_args=connect_args, **options)
         _sqlite_setup(engine, int(sqlite_busy_timeout * 1000), lock_path)
         return engine
-    options.setdefault("pool_size", pool_size())
+    if "poolclass" not in options and "pool_size" not in options:  # NullPool takes no size
+        options["pool_size"] = pool_size()
     engine = create_engine(url, **options)
     _ping_after_idle(engine)
     return engine

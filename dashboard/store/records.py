@@ -62,7 +62,7 @@ class RecordKind(Generic[M]):
         self.fields = tuple(model.model_fields)
         # pydantic caches StoredRecord[model] only weakly: without this reference the garbage
         # collector can drop the class and the next save builds it again (about 2 ms).
-        self.stored: Any = StoredRecord[model]  # type: ignore[valid-type]
+        self.stored: type[StoredRecord[M]] = StoredRecord[model]  # type: ignore[valid-type]
 
     def to_columns(self, record: M) -> dict[str, Any]:
         dumped = record.model_dump(mode="python")
@@ -103,7 +103,7 @@ class RecordRepository(Generic[M]):
         return patient.site_id
 
     def _stored(self, row: _Versioned | SimpleNamespace) -> StoredRecord[M]:
-        return self.kind.stored(  # type: ignore[no-any-return]
+        return self.kind.stored(
             record_id=row.record_id, version=row.version, status=row.status,
             entered_by=self._username(row.entered_by), entered_at=row.entered_at,
             reason=row.reason, late_entry=row.late_entry, source=row.source,

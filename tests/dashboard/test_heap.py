@@ -53,3 +53,12 @@ def test_settle_freezes_what_is_alive_once_and_garbage_is_still_freed() -> None:
     assert out["first"] >= 1000
     assert out["second"] == 0  # once per process: the second call froze nothing more
     assert out["frozen_after"] <= out["frozen"]  # (frozen objects are still freed by refcount)
+
+
+def test_a_disabled_process_freezes_nothing() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import gc; from dashboard import heap; heap.disable(); "
+         "print(heap.settle(), gc.get_freeze_count())"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    assert done.stdout.split() == ["0", "0"]

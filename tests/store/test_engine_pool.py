@@ -10,7 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.pool import NullPool
 
+from dashboard.cli import main
 from dashboard.store.config import DEFAULT_POOL_SIZE, POOL_SIZE_VAR, pool_size
 from dashboard.store.engine import make_engine
 from tests.store.conftest import PG_URL
@@ -70,3 +72,18 @@ def test_ten_units_of_work_at_once_leave_ten_connections_open_for_the_next(sized
     finally:
         for connection in again:
             connection.close()
+
+
+def test_an_engine_without_a_pool_takes_no_pool_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(POOL_SIZE_VAR, "ten")  # not read: a NullPool has no size
+    assert isinstance(make_engine(PG_URL, poolclass=NullPool).pool, NullPool)
+
+
+def test_the_cli_names_a_bad_pool_size_instead_of_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(POOL_SIZE_VAR, "ten")
+    assert main(["audit", "verify", "--url", PG_URL]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open the database" in err
+    assert f"{POOL_SIZE_VAR}='ten'" in err
