@@ -67,6 +67,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import numpy as np
@@ -85,6 +86,8 @@ from dashboard.store import audit
 from dashboard.store.access import Actor
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: The first item of a writer's message when it failed outside a save.
+DIED = "died"
 #: A save that starts this many seconds after its scheduled start is counted as a late start.
 LATE_START = 0.010
 
@@ -129,6 +132,17 @@ def _process(store: BenchStore, actor_json: str, workers: list[int], saves: int,
 
 def _writer(engine: Any, actor: Actor, worker: int, saves: int, starts: list[float] | None,
             warmup: int, queue: Any, go: Any, t0: Any) -> None:  # fmt: skip
+    """One writer; if it fails outside a save (a save's own error is counted as a failure), it
+    says so on the queue, so that the run stops with the reason instead of waiting for it."""
+    try:
+        _write(engine, actor, worker, saves, starts, warmup, queue, go, t0)
+    except BaseException as error:
+        queue.put((DIED, worker, f"{type(error).__name__}: {error}"))
+        raise
+
+
+def _write(engine: Any, actor: Actor, worker: int, saves: int, starts: list[float] | None,
+           warmup: int, queue: Any, go: Any, t0: Any) -> None:  # fmt: skip
     for i in range(warmup):  # untimed saves for another patient: imports, caches, statements
         _save(engine, actor, f"X{worker:02d}", i)
     queue.put("ready")
@@ -158,6 +172,24 @@ def _writer(engine: Any, actor: Actor, worker: int, saves: int, starts: list[flo
     cpu = time.thread_time() - cpu  # this writer's own CPU (robust to a loaded machine)
     finished = time.monotonic() - origin
     queue.put((latencies, services, failures, cpu, late, finished, began))
+
+
+def receive(queue: Any, processes: list[Any], expected: int) -> list[Any]:
+    """``expected`` messages from the writers; stops the run (SystemExit with the reason) when a
+    writer failed or a writer process died, instead of waiting for a message that never comes."""
+    messages: list[Any] = []
+    while len(messages) < expected:
+        try:
+            message = queue.get(timeout=1)
+        except Empty:
+            dead = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            if dead:
+                raise SystemExit(f"a writer process died with exit code(s) {dead}") from None
+            continue
+        if isinstance(message, tuple) and message[0] == DIED:
+            raise SystemExit(f"writer {message[1]} failed: {message[2]}")
+        messages.append(message)
+    return messages
 
 
 def _save(engine: Any, actor: Actor, patient_id: str, i: int) -> None:
@@ -214,102 +246,106 @@ def main() -> None:
 
     load_before = [round(x, 2) for x in os.getloadavg()]
     store = create_store(args.backend, "bench")
-    engine = store.engine()
-    nurse = add_nurse_and_patients(
-        engine, "Benchmark site", "bench-nurse",
-        [f"{p}{w:02d}" for p in "WX"[: 1 + (args.warmup > 0)] for w in range(args.writers)],
-    )  # fmt: skip
-    engine.dispose()
-
-    plans: list[list[float] | None] = (
-        list(schedule(args.writers, args.saves, args.rate, args.arrivals, args.seed))
-        if args.rate
-        else [None] * args.writers
-    )
-    context = multiprocessing.get_context("spawn")
-    queue, go, t0 = context.Queue(), context.Event(), context.Value("d", 0.0)
-    finish = context.Event()
-    groups = [list(range(w, w + args.threads)) for w in range(0, args.writers, args.threads)]
-    processes = [
-        context.Process(target=_process, args=(store, nurse.model_dump_json(), group, args.saves,
-                                               plans, args.warmup, queue, go, t0, finish))
-        for group in groups
-    ]  # fmt: skip
-    for process in processes:
-        process.start()
-    for _ in range(args.writers):  # every writer has imported and connected: start the clock
-        assert queue.get() == "ready"
-    background = postgres_cpu_ns() if args.backend == "postgresql" else {}
-    t0.value = time.monotonic() + 0.05  # every writer's schedule starts here
-    start = time.perf_counter()
-    busy = machine_busy_seconds()
-    go.set()
     try:
-        results = [queue.get() for _ in range(args.writers)]
-        busy = machine_busy_seconds() - busy  # every process's CPU while the writers saved
-        background_after = postgres_cpu_ns() if background else {}
-    finally:  # the writers wait for this before they close their connections and exit
-        finish.set()
-    for process in processes:
-        process.join()
-    wall = time.perf_counter() - start
-    span = max(r[5] for r in results) - min(r[6] for r in results)
-    latencies = np.array([x for r in results for x in r[0]]) * 1000
-    services = np.array([x for r in results for x in r[1]]) * 1000
-    errors = [e for r in results for e in r[2]]
-    saves = max(latencies.size, 1)
-    client_cpu_ms = sum(r[3] for r in results) / saves * 1000
-    result: dict[str, Any] = {
-        "measured_at": datetime.now().isoformat(timespec="seconds"),
-        "backend": args.backend,
-        "model": "open loop" if args.rate else "closed loop",
-        "writers": args.writers,
-        "writer_processes": len(processes),
-        "threads_per_process": args.threads,
-        "warmup_saves_per_writer": args.warmup,
-        "saves": int(latencies.size),
-        "failures": len(errors),
-        "errors": errors,
-        # from the first save's start to the last save's commit (the writers' exit is not in it)
-        "wall_seconds": round(span, 2),
-        "saves_per_second": round(latencies.size / span, 1),
-        "wall_seconds_with_exit": round(wall, 2),
-        "client_cpu_ms_per_save": round(client_cpu_ms, 2),
-        "server_cpu_ms_per_save": server_cpu_ms(background, background_after, saves),
-        # postgres processes (pool connections, autovacuum workers, any other client) that
-        # started or ended during the run; an ended one's CPU is missed
-        "postgres_processes_started": (
-            len(background_after.keys() - background.keys()) if background else None
-        ),
-        "postgres_processes_ended": (
-            len(background.keys() - background_after.keys()) if background else None
-        ),
-        # all CPUs' busy time (/proc/stat) from the start until every writer had reported
-        "machine_cpu_ms_per_save": round(busy / saves * 1000, 2),
-        "load_average_before": load_before,
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "latency_ms": _percentiles(latencies),
-    }
-    if args.rate:
-        last_commit = max(r[5] for r in results)  # seconds after the first scheduled start
-        result.update({
-            "arrivals": args.arrivals,
-            "offered_saves_per_second": args.rate,
-            # the schedule as drawn (Poisson gaps make it differ a little from --rate)
-            "scheduled_saves_per_second": round(
-                latencies.size / max(max(p) for p in plans if p is not None), 1
+        engine = store.engine()
+        nurse = add_nurse_and_patients(
+            engine, "Benchmark site", "bench-nurse",
+            [f"{p}{w:02d}" for p in "WX"[: 1 + (args.warmup > 0)] for w in range(args.writers)],
+        )  # fmt: skip
+        engine.dispose()
+
+        plans: list[list[float] | None] = (
+            list(schedule(args.writers, args.saves, args.rate, args.arrivals, args.seed))
+            if args.rate
+            else [None] * args.writers
+        )
+        context = multiprocessing.get_context("spawn")
+        queue, go, t0 = context.Queue(), context.Event(), context.Value("d", 0.0)
+        finish = context.Event()
+        groups = [list(range(w, w + args.threads)) for w in range(0, args.writers, args.threads)]
+        processes = [
+            context.Process(target=_process, args=(store, nurse.model_dump_json(), group, args.saves,
+                                                   plans, args.warmup, queue, go, t0, finish),
+                            daemon=True)  # a run stopped by an error does not wait for its writers
+            for group in groups
+        ]  # fmt: skip
+        for process in processes:
+            process.start()
+        receive(
+            queue, processes, args.writers
+        )  # every writer imported and connected: start the clock
+        background = postgres_cpu_ns() if args.backend == "postgresql" else {}
+        t0.value = time.monotonic() + 0.05  # every writer's schedule starts here
+        start = time.perf_counter()
+        busy = machine_busy_seconds()
+        go.set()
+        try:
+            results = receive(queue, processes, args.writers)
+            busy = machine_busy_seconds() - busy  # every process's CPU while the writers saved
+            background_after = postgres_cpu_ns() if background else {}
+        finally:  # the writers wait for this before they close their connections and exit
+            finish.set()
+        for process in processes:
+            process.join()
+        wall = time.perf_counter() - start
+        span = max(r[5] for r in results) - min(r[6] for r in results)
+        latencies = np.array([x for r in results for x in r[0]]) * 1000
+        services = np.array([x for r in results for x in r[1]]) * 1000
+        errors = [e for r in results for e in r[2]]
+        saves = max(latencies.size, 1)
+        client_cpu_ms = sum(r[3] for r in results) / saves * 1000
+        result: dict[str, Any] = {
+            "measured_at": datetime.now().isoformat(timespec="seconds"),
+            "backend": args.backend,
+            "model": "open loop" if args.rate else "closed loop",
+            "writers": args.writers,
+            "writer_processes": len(processes),
+            "threads_per_process": args.threads,
+            "warmup_saves_per_writer": args.warmup,
+            "saves": int(latencies.size),
+            "failures": len(errors),
+            "errors": errors,
+            # from the first save's start to the last save's commit (the writers' exit is not in it)
+            "wall_seconds": round(span, 2),
+            "saves_per_second": round(latencies.size / span, 1),
+            "wall_seconds_with_exit": round(wall, 2),
+            "client_cpu_ms_per_save": round(client_cpu_ms, 2),
+            "server_cpu_ms_per_save": server_cpu_ms(background, background_after, saves),
+            # postgres processes (pool connections, autovacuum workers, any other client) that
+            # started or ended during the run; an ended one's CPU is missed
+            "postgres_processes_started": (
+                len(background_after.keys() - background.keys()) if background else None
             ),
-            "achieved_saves_per_second": round(latencies.size / last_commit, 1),
-            "latency_from": "scheduled start",
-            "service_ms": _percentiles(services),
-            "late_starts": sum(r[4] for r in results),
-        })  # fmt: skip
-        del result["saves_per_second"]  # the wall time includes the schedule's idle gaps
-    engine = store.engine()
-    with Session(engine) as session:  # every save's entries are in one unbroken chain
-        result["audit_chain"] = audit.verify(session).message
-    engine.dispose()
-    store.drop()
+            "postgres_processes_ended": (
+                len(background.keys() - background_after.keys()) if background else None
+            ),
+            # all CPUs' busy time (/proc/stat) from the start until every writer had reported
+            "machine_cpu_ms_per_save": round(busy / saves * 1000, 2),
+            "load_average_before": load_before,
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "latency_ms": _percentiles(latencies),
+        }
+        if args.rate:
+            last_commit = max(r[5] for r in results)  # seconds after the first scheduled start
+            result.update({
+                "arrivals": args.arrivals,
+                "offered_saves_per_second": args.rate,
+                # the schedule as drawn (Poisson gaps make it differ a little from --rate)
+                "scheduled_saves_per_second": round(
+                    latencies.size / max(max(p) for p in plans if p is not None), 1
+                ),
+                "achieved_saves_per_second": round(latencies.size / last_commit, 1),
+                "latency_from": "scheduled start",
+                "service_ms": _percentiles(services),
+                "late_starts": sum(r[4] for r in results),
+            })  # fmt: skip
+            del result["saves_per_second"]  # the wall time includes the schedule's idle gaps
+        engine = store.engine()
+        with Session(engine) as session:  # every save's entries are in one unbroken chain
+            result["audit_chain"] = audit.verify(session).message
+        engine.dispose()
+    finally:  # also when a writer failed: the PostgreSQL schema goes
+        store.drop()
     RESULTS.mkdir(exist_ok=True)
     name = args.out or (
         f"store_writers_{args.backend}"
